@@ -1,0 +1,160 @@
+//! Messages the guest sends to the host.
+
+use serde::{Deserialize, Serialize};
+
+use crate::topology::Topology;
+use crate::workload::WorkerReport;
+
+/// One line on the results port. `type` names the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GuestMsg {
+    /// First message: who is talking and what kernel it runs on.
+    Hello {
+        protocol: u32,
+        /// `uname -r` of the guest kernel.
+        kernel_release: String,
+        /// Guest uptime when init started, in milliseconds.
+        uptime_ms: u64,
+        /// Whether `/sys/kernel/sched_ext` exists (the kernel has sched_ext).
+        sched_ext: bool,
+    },
+    /// The CPU layout the guest kernel reports in sysfs.
+    Topology(Topology),
+    /// A phase of the run ended, with the guest's uptime at that moment.
+    Phase { phase: Phase, uptime_ms: u64 },
+    /// The scheduler process was started.
+    SchedulerStarted {
+        pid: i32,
+        path: String,
+        args: Vec<String>,
+        uptime_ms: u64,
+    },
+    /// `/sys/kernel/sched_ext/state` became `enabled` with these ops.
+    SchedulerAttached { ops: String, uptime_ms: u64 },
+    /// The scheduler did not attach within its timeout.
+    SchedulerAttachTimeout { waited_ms: u64, state: String },
+    /// One line the scheduler printed.
+    SchedulerLog { stream: Stream, line: String },
+    /// The scheduler process ended (on its own, or after the guest stopped it).
+    SchedulerExited {
+        exit: ExitStatus,
+        /// True when the guest asked it to stop (end of run).
+        requested: bool,
+        uptime_ms: u64,
+    },
+    /// sched_ext state or ops changed while the test ran.
+    SchedExtState {
+        state: String,
+        ops: Option<String>,
+        uptime_ms: u64,
+    },
+    /// A kernel log record from `/dev/kmsg` that matters to the verdict.
+    KernelLog {
+        /// syslog priority, 0 (emerg) .. 7 (debug).
+        level: u8,
+        /// Kernel timestamp, microseconds since boot.
+        ts_us: u64,
+        line: String,
+    },
+    /// A worker's measurements (or its sentinel when it died).
+    Worker(WorkerReport),
+    /// Output of a payload program (a chunk of text, not necessarily a line).
+    PayloadOutput {
+        name: String,
+        stream: Stream,
+        data: String,
+    },
+    /// A payload program ended.
+    PayloadExited {
+        name: String,
+        exit: ExitStatus,
+        uptime_ms: u64,
+    },
+    /// Something in the guest harness failed. `stage` names what it was doing.
+    Error { stage: String, message: String },
+    /// Last message: the guest is about to power off.
+    Done { uptime_ms: u64 },
+}
+
+/// Points in a run that the timeline records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The guest init started (kernel reached userspace).
+    Init,
+    /// Filesystems mounted, results port open.
+    Ready,
+    /// The scheduler reported `enabled`.
+    SchedulerAttached,
+    /// Workers released from the start barrier.
+    WorkloadStarted,
+    /// Workers told to stop.
+    WorkloadStopped,
+    /// Every report collected.
+    ReportsCollected,
+    /// The scheduler process was stopped.
+    SchedulerStopped,
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExitStatus {
+    /// Exited with this code.
+    Exited { code: i32 },
+    /// Killed by this signal.
+    Signaled { signal: i32, core_dumped: bool },
+    /// Did not end before its deadline and was killed.
+    TimedOut,
+}
+
+impl ExitStatus {
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Exited { code: 0 })
+    }
+
+    /// From a `waitpid` status.
+    pub fn from_wait(status: nix::sys::wait::WaitStatus) -> Option<ExitStatus> {
+        use nix::sys::wait::WaitStatus;
+        match status {
+            WaitStatus::Exited(_, code) => Some(ExitStatus::Exited { code }),
+            WaitStatus::Signaled(_, sig, core_dumped) => Some(ExitStatus::Signaled {
+                signal: sig as i32,
+                core_dumped,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Exited { code } => write!(f, "exit code {code}"),
+            ExitStatus::Signaled {
+                signal,
+                core_dumped,
+            } => {
+                let name = nix::sys::signal::Signal::try_from(*signal)
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|_| format!("signal {signal}"));
+                write!(f, "killed by {name}")?;
+                if *core_dumped {
+                    write!(f, " (core dumped)")?;
+                }
+                Ok(())
+            }
+            ExitStatus::TimedOut => write!(f, "timed out"),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! What the host asks the guest to do, written into the initramfs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::workload::WorkloadConfig;
+
+/// The whole job for one boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Must equal [`PROTOCOL_VERSION`](super::PROTOCOL_VERSION).
+    pub protocol: u32,
+    /// The sched_ext scheduler to attach; `None` runs the kernel's default (EEVDF).
+    pub scheduler: Option<SchedulerConfig>,
+    /// Workers to run once the scheduler is attached.
+    pub workload: WorkloadConfig,
+    /// Programs to run inside the guest beside (or instead of) the workers.
+    #[serde(default)]
+    pub payloads: Vec<PayloadConfig>,
+    /// Forward every kernel log record, not only the ones that matter.
+    #[serde(default)]
+    pub forward_all_kmsg: bool,
+}
+
+/// How to start and stop the scheduler under test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Path of the binary inside the guest.
+    pub path: String,
+    /// Arguments, passed as they are (no shell).
+    pub args: Vec<String>,
+    /// How long to wait for `/sys/kernel/sched_ext/state` = `enabled`.
+    pub attach_timeout_ms: u64,
+    /// After SIGINT at the end of the run, how long before SIGKILL.
+    pub stop_grace_ms: u64,
+}
+
+/// An external program run in the guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadConfig {
+    /// Name used in messages and results.
+    pub name: String,
+    /// Path of the binary inside the guest.
+    pub path: String,
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Cgroup (relative to the run's cgroup root) to start it in; none = root.
+    #[serde(default)]
+    pub cgroup: Option<String>,
+    /// Killed after this long; none = at the end of the workload.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Whether the workload waits for this payload before stopping
+    /// (an `exec` command), or the payload runs beside the workers.
+    #[serde(default)]
+    pub foreground: bool,
+}

@@ -1,0 +1,1 @@
+//! Kernel build, cache and resolution (in progress).

@@ -1,0 +1,12 @@
+//! ktstr-vm as a library, so integration tests drive the same code as the CLI.
+//!
+//! Data flows: [`kernel`] (build/resolve a kernel) -> [`guest_image`] (the
+//! initramfs for one run) -> [`qemu`] (boot it with a [`topology`]) ->
+//! [`run`] (stream guest messages into events) -> [`verdict`] -> [`report`].
+
+pub mod cache_dir;
+pub mod kernel;
+pub mod topology;
+
+/// The static guest init, built by `build.rs` and embedded here.
+pub static GUEST_INIT: &[u8] = include_bytes!(env!("KTSTR_GUEST_INIT"));
