@@ -1,1 +1,282 @@
-fn main() {}
+//! ktstr-vm's guest init: PID 1 inside the test VM.
+//!
+//! The sequence, top to bottom: mount the kernel filesystems, open the
+//! results port, say hello, read the run config, report the topology, start
+//! forwarding kernel log records, start the scheduler and wait for it to
+//! attach, run the workload while watching the scheduler, collect reports,
+//! stop the scheduler, say done, power off. Every failure is reported over
+//! the port before power-off; PID 1 never exits or panics out.
+
+mod init;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ktstr_guest::topology::{self, Topology};
+use ktstr_guest::wire::{GuestMsg, Phase, RunConfig, PORT_NAME, PROTOCOL_VERSION, RUN_CONFIG_PATH};
+use ktstr_guest::workload::WorkloadHandle;
+
+use init::clock::uptime_ms;
+use init::port::Reporter;
+use init::scheduler::{sched_ext_state, Attach, Scheduler};
+use init::{cgroup, kmsg, mounts, port, power, reaper};
+
+/// How long the results port may take to appear after init starts.
+const PORT_WAIT: Duration = Duration::from_secs(3);
+/// How often the workload loop checks the scheduler and reaps orphans.
+const MONITOR_TICK: Duration = Duration::from_millis(20);
+/// After a scheduler failure, how long to let the kernel finish logging it.
+const FAILURE_SETTLE: Duration = Duration::from_millis(300);
+/// How long workers have to hand in their reports after the stop signal.
+const COLLECT_DEADLINE: Duration = Duration::from_secs(3);
+
+fn main() {
+    let started_ms = uptime_ms();
+    let outcome = std::panic::catch_unwind(|| run(started_ms));
+    if let Err(panic) = outcome {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        eprintln!("ktstr-guest-init: panic: {what}");
+    }
+    power::power_off();
+}
+
+fn run(started_ms: u64) {
+    let mount_failures = mounts::mount_all();
+    std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let rep = match port::wait_for_port(PORT_NAME, PORT_WAIT) {
+        Some(path) => Reporter::open(&path).unwrap_or_else(|e| {
+            eprintln!("ktstr-guest-init: open {}: {e}", path.display());
+            Reporter::console_only()
+        }),
+        None => {
+            eprintln!("ktstr-guest-init: no virtio port named {PORT_NAME}");
+            Reporter::console_only()
+        }
+    };
+    let kernel_release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    rep.send(&GuestMsg::Hello {
+        protocol: PROTOCOL_VERSION,
+        kernel_release,
+        uptime_ms: started_ms,
+        sched_ext: Path::new("/sys/kernel/sched_ext").exists(),
+    });
+    rep.send(&GuestMsg::Phase {
+        phase: Phase::Init,
+        uptime_ms: started_ms,
+    });
+    let mut fatal = false;
+    for (required, message) in mount_failures {
+        rep.error("mount", message);
+        fatal |= required;
+    }
+    if !fatal {
+        if let Some(cfg) = read_config(&rep) {
+            run_config(&cfg, &rep);
+        }
+    }
+    // Let the kmsg forwarder pass on what the kernel said last.
+    std::thread::sleep(Duration::from_millis(30));
+    reaper::reap_orphans(|_| false);
+    rep.send(&GuestMsg::Done {
+        uptime_ms: uptime_ms(),
+    });
+}
+
+fn read_config(rep: &Reporter) -> Option<RunConfig> {
+    let text = match std::fs::read_to_string(RUN_CONFIG_PATH) {
+        Ok(t) => t,
+        Err(e) => {
+            rep.error("config", format!("read {RUN_CONFIG_PATH}: {e}"));
+            return None;
+        }
+    };
+    match serde_json::from_str::<RunConfig>(&text) {
+        Ok(cfg) if cfg.protocol == PROTOCOL_VERSION => Some(cfg),
+        Ok(cfg) => {
+            rep.error(
+                "config",
+                format!("protocol {} from the host, guest speaks {PROTOCOL_VERSION}", cfg.protocol),
+            );
+            None
+        }
+        Err(e) => {
+            rep.error("config", format!("parse {RUN_CONFIG_PATH}: {e}"));
+            None
+        }
+    }
+}
+
+fn run_config(cfg: &RunConfig, rep: &Reporter) {
+    let topo = match topology::observe(Path::new("/sys")) {
+        Ok(t) => t,
+        Err(e) => {
+            rep.error("topology", e.to_string());
+            Topology::default()
+        }
+    };
+    rep.send(&GuestMsg::Topology(topo.clone()));
+    let stop_kmsg = Arc::new(AtomicBool::new(false));
+    {
+        let (rep, all, stop) = (rep.clone(), cfg.forward_all_kmsg, stop_kmsg.clone());
+        std::thread::spawn(move || kmsg::forward(rep, all, stop));
+    }
+    raise_memlock_limit(rep);
+    rep.send(&GuestMsg::Phase {
+        phase: Phase::Ready,
+        uptime_ms: uptime_ms(),
+    });
+
+    let mut scheduler = match &cfg.scheduler {
+        None => None,
+        Some(sc) => match attach_scheduler(sc, rep) {
+            Some(s) => Some(s),
+            None => return,
+        },
+    };
+    run_workload(cfg, &topo, scheduler.as_mut(), rep);
+    if let Some(s) = scheduler {
+        let grace = Duration::from_millis(cfg.scheduler.as_ref().map_or(0, |c| c.stop_grace_ms));
+        let (exit, requested, at_ms) = s.stop(grace);
+        rep.send(&GuestMsg::SchedulerExited {
+            exit,
+            requested,
+            uptime_ms: at_ms,
+        });
+        rep.send(&GuestMsg::Phase {
+            phase: Phase::SchedulerStopped,
+            uptime_ms: uptime_ms(),
+        });
+    }
+}
+
+/// Starts the scheduler and waits for sched_ext to report it enabled.
+/// Returns `None` (after reporting why) when it did not attach.
+fn attach_scheduler(sc: &ktstr_guest::wire::SchedulerConfig, rep: &Reporter) -> Option<Scheduler> {
+    if !Path::new("/sys/kernel/sched_ext").exists() {
+        rep.error(
+            "scheduler",
+            "this kernel has no sched_ext (/sys/kernel/sched_ext is missing): build it with CONFIG_SCHED_CLASS_EXT=y",
+        );
+        return None;
+    }
+    let mut s = match Scheduler::start(sc, rep) {
+        Ok(s) => s,
+        Err(e) => {
+            rep.error("scheduler", format!("cannot start {}: {e}", sc.path));
+            return None;
+        }
+    };
+    match s.wait_attached(Duration::from_millis(sc.attach_timeout_ms)) {
+        Attach::Attached { ops } => {
+            let now = uptime_ms();
+            rep.send(&GuestMsg::SchedulerAttached { ops, uptime_ms: now });
+            rep.send(&GuestMsg::Phase {
+                phase: Phase::SchedulerAttached,
+                uptime_ms: now,
+            });
+            Some(s)
+        }
+        Attach::Exited(exit) => {
+            s.join_logs(Duration::from_millis(500));
+            rep.send(&GuestMsg::SchedulerExited {
+                exit,
+                requested: false,
+                uptime_ms: uptime_ms(),
+            });
+            None
+        }
+        Attach::TimedOut { state } => {
+            rep.send(&GuestMsg::SchedulerAttachTimeout {
+                waited_ms: sc.attach_timeout_ms,
+                state,
+            });
+            let (exit, requested, at_ms) = s.stop(Duration::from_millis(sc.stop_grace_ms));
+            rep.send(&GuestMsg::SchedulerExited {
+                exit,
+                requested,
+                uptime_ms: at_ms,
+            });
+            None
+        }
+    }
+}
+
+/// Runs the workers for the configured duration while watching the
+/// scheduler; ends early (after a short settle) when the scheduler dies or
+/// sched_ext changes under the test, so a failure reaches the host fast.
+fn run_workload(cfg: &RunConfig, topo: &Topology, mut sched: Option<&mut Scheduler>, rep: &Reporter) {
+    let cgroup_root = match cgroup::setup(Path::new("/sys/fs/cgroup")) {
+        Ok(root) => Some(root),
+        Err(e) => {
+            rep.error("cgroup", e);
+            None
+        }
+    };
+    let mut handle = match WorkloadHandle::spawn(&cfg.workload, topo, cgroup_root.as_deref()) {
+        Ok(h) => h,
+        Err(e) => {
+            rep.error("workload", e.to_string());
+            return;
+        }
+    };
+    let attached = sched_ext_state();
+    handle.start();
+    rep.send(&GuestMsg::Phase {
+        phase: Phase::WorkloadStarted,
+        uptime_ms: uptime_ms(),
+    });
+    let end = Instant::now() + Duration::from_millis(cfg.workload.duration_ms);
+    let mut known: Vec<i32> = handle.pids();
+    if let Some(s) = sched.as_deref() {
+        known.push(s.pid());
+    }
+    while Instant::now() < end {
+        std::thread::sleep(MONITOR_TICK.min(end.saturating_duration_since(Instant::now())));
+        if let Some(s) = sched.as_deref_mut() {
+            // Reported once, by the caller's stop(), with the time seen here.
+            if s.poll_exit().is_some() {
+                std::thread::sleep(FAILURE_SETTLE);
+                break;
+            }
+            let now = sched_ext_state();
+            if now != attached {
+                rep.send(&GuestMsg::SchedExtState {
+                    state: now.0,
+                    ops: now.1,
+                    uptime_ms: uptime_ms(),
+                });
+                std::thread::sleep(FAILURE_SETTLE);
+                break;
+            }
+        }
+        reaper::reap_orphans(|pid| known.contains(&pid));
+    }
+    rep.send(&GuestMsg::Phase {
+        phase: Phase::WorkloadStopped,
+        uptime_ms: uptime_ms(),
+    });
+    for report in handle.stop(COLLECT_DEADLINE) {
+        rep.send(&GuestMsg::Worker(Box::new(report)));
+    }
+    rep.send(&GuestMsg::Phase {
+        phase: Phase::ReportsCollected,
+        uptime_ms: uptime_ms(),
+    });
+}
+
+/// BPF maps are charged to memlock on older kernels; never let that limit
+/// be the reason a scheduler fails to load.
+fn raise_memlock_limit(rep: &Reporter) {
+    use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
+    if let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
+        rep.error("rlimit", format!("RLIMIT_MEMLOCK: {e}"));
+    }
+}

@@ -2,11 +2,19 @@
 //!
 //! Data flows: [`kernel`] (build/resolve a kernel) -> [`guest_image`] (the
 //! initramfs for one run) -> [`qemu`] (boot it with a [`topology`]) ->
-//! [`run`] (stream guest messages into events) -> [`verdict`] -> [`report`].
+//! [`run`] (stream guest messages into events) -> [`verdict`] -> [`report`],
+//! with [`exit`] deciding the process exit code.
 
 pub mod cache_dir;
+pub mod cli;
+pub mod exit;
+pub mod guest_image;
 pub mod kernel;
+pub mod qemu;
+pub mod report;
+pub mod run;
 pub mod topology;
+pub mod verdict;
 
 /// The static guest init, built by `build.rs` and embedded here.
 pub static GUEST_INIT: &[u8] = include_bytes!(env!("KTSTR_GUEST_INIT"));

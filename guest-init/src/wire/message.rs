@@ -58,7 +58,7 @@ pub enum GuestMsg {
         line: String,
     },
     /// A worker's measurements (or its sentinel when it died).
-    Worker(WorkerReport),
+    Worker(Box<WorkerReport>),
     /// Output of a payload program (a chunk of text, not necessarily a line).
     PayloadOutput {
         name: String,

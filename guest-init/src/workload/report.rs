@@ -7,6 +7,9 @@ pub const MAX_MIGRATION_LOG: usize = 256;
 /// Most wake-latency samples kept per worker (reservoir; the count is exact).
 pub const MAX_LATENCY_SAMPLES: usize = 512;
 
+/// Most trace entries kept per worker.
+pub const MAX_TRACE: usize = 256;
+
 /// Measurements of one worker over the run. All times are nanoseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +51,11 @@ pub struct WorkerReport {
     /// Settings the kernel refused (affinity, policy, nice, memory policy,
     /// cgroup placement). The worker still ran, without them.
     pub errors: Vec<String>,
+    /// Settings or phases the work type walked through, in order (first
+    /// [`MAX_TRACE`]): `Sequence` phases, `NiceSweep` values, churned
+    /// policies. Empty for work types without steps.
+    #[serde(default)]
+    pub trace: Vec<String>,
     /// How the worker ended.
     pub exit: WorkerExit,
 }

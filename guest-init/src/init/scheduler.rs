@@ -1,0 +1,188 @@
+//! Starts, watches and stops the scheduler under test.
+//!
+//! The scheduler runs with its arguments passed as they are (no shell). Its
+//! stdout and stderr are forwarded line by line; sched_ext's own view
+//! (`/sys/kernel/sched_ext/state`, `root/ops`) decides whether it attached.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ktstr_guest::wire::{ExitStatus, GuestMsg, SchedulerConfig, Stream};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::clock::uptime_ms;
+use super::port::Reporter;
+
+const STATE: &str = "/sys/kernel/sched_ext/state";
+const OPS: &str = "/sys/kernel/sched_ext/root/ops";
+/// Longest forwarded scheduler log line (bytes); the rest is cut.
+const MAX_LOG_LINE: usize = 4096;
+/// How often the attach wait looks at sysfs and the process.
+const POLL: Duration = Duration::from_millis(5);
+
+/// sched_ext's state and the ops name of the attached scheduler, if any.
+pub fn sched_ext_state() -> (String, Option<String>) {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let state = read(STATE).unwrap_or_else(|| "unavailable".to_string());
+    let ops = read(OPS).filter(|s| !s.is_empty());
+    (state, ops)
+}
+
+/// The outcome of waiting for the scheduler to attach.
+#[derive(Debug)]
+pub enum Attach {
+    Attached { ops: String },
+    /// The process ended before sched_ext said `enabled`.
+    Exited(ExitStatus),
+    TimedOut { state: String },
+}
+
+/// A running scheduler process and its log forwarders.
+#[derive(Debug)]
+pub struct Scheduler {
+    child: Child,
+    logs: Vec<JoinHandle<()>>,
+    exited: Option<ExitStatus>,
+    /// Guest uptime when the exit was first seen.
+    exited_at_ms: u64,
+}
+
+impl Scheduler {
+    pub fn start(cfg: &SchedulerConfig, rep: &Reporter) -> std::io::Result<Scheduler> {
+        let mut child = Command::new(&cfg.path)
+            .args(&cfg.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut logs = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            logs.push(forward_lines(out, Stream::Stdout, rep.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            logs.push(forward_lines(err, Stream::Stderr, rep.clone()));
+        }
+        rep.send(&GuestMsg::SchedulerStarted {
+            pid: child.id() as i32,
+            path: cfg.path.clone(),
+            args: cfg.args.clone(),
+            uptime_ms: uptime_ms(),
+        });
+        Ok(Scheduler {
+            child,
+            logs,
+            exited: None,
+            exited_at_ms: 0,
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Polls sched_ext until `enabled`, the process exits, or `timeout`.
+    pub fn wait_attached(&mut self, timeout: Duration) -> Attach {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (state, ops) = sched_ext_state();
+            if state == "enabled" {
+                return Attach::Attached {
+                    ops: ops.unwrap_or_default(),
+                };
+            }
+            if let Some(status) = self.poll_exit() {
+                return Attach::Exited(status);
+            }
+            if Instant::now() >= deadline {
+                return Attach::TimedOut { state };
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The exit status if the process has ended (it is reaped once).
+    pub fn poll_exit(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(convert(status));
+                self.exited_at_ms = uptime_ms();
+            }
+        }
+        self.exited
+    }
+
+    /// Stops the scheduler: SIGINT, then SIGKILL after `grace`. Waits for
+    /// the log forwarders (bounded) so its last words reach the host first.
+    /// Returns how it ended, whether we asked it to, and when it ended.
+    pub fn stop(mut self, grace: Duration) -> (ExitStatus, bool, u64) {
+        let requested = self.poll_exit().is_none();
+        if requested {
+            let _ = kill(Pid::from_raw(self.pid()), Signal::SIGINT);
+            let deadline = Instant::now() + grace;
+            while self.poll_exit().is_none() && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
+            if self.poll_exit().is_none() {
+                let _ = self.child.kill();
+                if let Ok(status) = self.child.wait() {
+                    self.exited = Some(convert(status));
+                    self.exited_at_ms = uptime_ms();
+                }
+            }
+        }
+        self.join_logs(Duration::from_millis(500));
+        let exit = self.exited.unwrap_or(ExitStatus::TimedOut);
+        (exit, requested, self.exited_at_ms)
+    }
+
+    /// Waits for the log threads to see end-of-file, at most `limit`
+    /// (a grandchild holding the pipe must not hang the run).
+    pub fn join_logs(&mut self, limit: Duration) {
+        let (tx, rx) = mpsc::channel();
+        let handles = std::mem::take(&mut self.logs);
+        std::thread::spawn(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+            let _ = tx.send(());
+        });
+        let _ = rx.recv_timeout(limit);
+    }
+}
+
+fn convert(status: std::process::ExitStatus) -> ExitStatus {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Exited { code },
+        (None, Some(signal)) => ExitStatus::Signaled {
+            signal,
+            core_dumped: status.core_dumped(),
+        },
+        (None, None) => ExitStatus::Exited { code: -1 },
+    }
+}
+
+fn forward_lines(
+    pipe: impl Read + Send + 'static,
+    stream: Stream,
+    rep: Reporter,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match (&mut reader).take(MAX_LOG_LINE as u64).read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&buf);
+            let line = line.trim_end_matches(['\n', '\r']).to_string();
+            rep.send(&GuestMsg::SchedulerLog { stream, line });
+        }
+    })
+}

@@ -1,0 +1,107 @@
+//! The initramfs for one run: the embedded guest init, the scheduler with
+//! its shared-library closure, the user's `--include`s, and the run config.
+//!
+//! Everything but the run config is the cached base archive (same inputs,
+//! same bytes, built once); the run config is appended as a second gzip
+//! member, which the kernel unpacks after the first.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ktstr_guest::wire::{RunConfig, RUN_CONFIG_PATH};
+use ktstr_initramfs::{concat, ArchiveError, BaseCache, CacheError, Initramfs};
+
+use crate::run::plan::RunPlan;
+
+/// Cached base archives kept (by last use).
+const KEEP_BASES: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuestImageError {
+    #[error("scheduler {path}: {source}")]
+    Scheduler {
+        path: PathBuf,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error("--include {path}: {source}")]
+    Include {
+        path: PathBuf,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error("initramfs: {0}")]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+impl GuestImageError {
+    /// True when the scheduler binary itself is unusable (not ELF, a
+    /// library missing): the commit cannot be tested.
+    pub fn is_scheduler_problem(&self) -> bool {
+        matches!(self, GuestImageError::Scheduler { .. })
+    }
+}
+
+/// The built initrd and how it was made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GuestImage {
+    pub path: PathBuf,
+    pub base_reused: bool,
+    pub build_ms: u64,
+}
+
+/// Builds the run's initrd at `out`, reusing the cached base in `cache_dir`.
+pub fn build(plan: &RunPlan, config: &RunConfig, cache_dir: &Path, out: &Path) -> Result<GuestImage, GuestImageError> {
+    let t = Instant::now();
+    let mut base = Initramfs::new();
+    base.add_init_bytes(crate::GUEST_INIT)?;
+    if let Some(s) = &plan.scheduler {
+        base.add_elf(&s.guest_path, &s.host_path)
+            .map_err(|source| GuestImageError::Scheduler {
+                path: s.host_path.clone(),
+                source,
+            })?;
+    }
+    for inc in &plan.includes {
+        base.add_include(&inc.guest, &inc.host).map(drop).map_err(|source| GuestImageError::Include {
+            path: inc.host.clone(),
+            source,
+        })?;
+    }
+    let cache = BaseCache::new(cache_dir);
+    let cached = cache.get_or_write(&base)?;
+    // Each rebuilt scheduler leaves a base behind: keep the recent ones.
+    let _ = cache.prune(KEEP_BASES);
+    let mut extra = Initramfs::new();
+    let json = serde_json::to_vec_pretty(config).expect("run config serializes");
+    extra.add_file_bytes(RUN_CONFIG_PATH, json, 0o644)?;
+    concat(&cached.path, &extra, out)?;
+    Ok(GuestImage {
+        path: out.to_path_buf(),
+        base_reused: cached.reused,
+        build_ms: t.elapsed().as_millis() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn embedded_guest_init_is_static() {
+        use object::Object;
+        let file = object::File::parse(crate::GUEST_INIT).expect("guest init is ELF");
+        let has_interp = match &file {
+            object::File::Elf64(elf) => {
+                use object::read::elf::ProgramHeader;
+                let endian = elf.endian();
+                elf.elf_program_headers()
+                    .iter()
+                    .any(|ph| ph.p_type(endian) == object::elf::PT_INTERP)
+            }
+            _ => panic!("guest init is not ELF64"),
+        };
+        assert!(!has_interp, "guest init has an ELF interpreter: it must be static");
+        assert_eq!(file.architecture(), object::Architecture::X86_64);
+    }
+}

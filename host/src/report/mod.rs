@@ -1,0 +1,118 @@
+//! What a run tells the user: [`RunResult`] (the `result.json` schema and
+//! `--json` output) and its human-readable [`summary`].
+
+pub mod summary;
+mod timeline;
+
+use std::path::PathBuf;
+
+use ktstr_guest::topology::Topology;
+use ktstr_guest::wire::GuestMsg;
+use ktstr_guest::workload::WorkerReport;
+use serde::Serialize;
+
+use crate::qemu::accel::AccelChoice;
+use crate::run::events::TimedEvent;
+use crate::run::plan::{RunPlan, SchedulerSource};
+use crate::verdict::{Finding, Outcome, Verdict};
+pub use timeline::{timeline, TimelineEntry};
+
+/// Bumped when `result.json` changes incompatibly.
+pub const RESULT_SCHEMA: u32 = 1;
+
+/// Everything known about one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub schema: u32,
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    pub findings: Vec<Finding>,
+    pub kernel: KernelInfo,
+    pub scheduler: Option<SchedulerInfo>,
+    pub accel: AccelChoice,
+    pub topology: TopologyInfo,
+    pub duration_ms: u64,
+    /// Host wall time from QEMU start to QEMU exit.
+    pub wall_ms: u64,
+    pub timeline: Vec<TimelineEntry>,
+    pub workers: Vec<WorkerReport>,
+    pub artifacts: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelInfo {
+    pub image: PathBuf,
+    pub cache_key: Option<String>,
+    /// `uname -r` reported by the guest.
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SchedulerInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub args: Vec<String>,
+    pub found_via: SchedulerSource,
+    /// sched_ext's ops name once attached.
+    pub ops: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopologyInfo {
+    pub vcpus: u32,
+    pub expected: Topology,
+    pub observed: Option<Topology>,
+}
+
+impl RunResult {
+    pub fn new(plan: &RunPlan, events: &[TimedEvent], verdict: &Verdict, exit_code: i32, artifacts: PathBuf) -> RunResult {
+        let guest = || events.iter().filter_map(|e| e.guest());
+        let release = guest().find_map(|m| match m {
+            GuestMsg::Hello { kernel_release, .. } => Some(kernel_release.clone()),
+            _ => None,
+        });
+        let ops = guest().find_map(|m| match m {
+            GuestMsg::SchedulerAttached { ops, .. } => Some(ops.clone()),
+            _ => None,
+        });
+        let observed = guest().find_map(|m| match m {
+            GuestMsg::Topology(t) => Some(t.clone()),
+            _ => None,
+        });
+        let workers = guest()
+            .filter_map(|m| match m {
+                GuestMsg::Worker(r) => Some(r.as_ref().clone()),
+                _ => None,
+            })
+            .collect();
+        RunResult {
+            schema: RESULT_SCHEMA,
+            outcome: verdict.outcome,
+            exit_code,
+            findings: verdict.findings.clone(),
+            kernel: KernelInfo {
+                image: plan.kernel.image.clone(),
+                cache_key: plan.kernel.key.clone(),
+                release,
+            },
+            scheduler: plan.scheduler.as_ref().map(|s| SchedulerInfo {
+                name: s.name.clone(),
+                path: s.host_path.clone(),
+                args: s.args.clone(),
+                found_via: s.source.clone(),
+                ops,
+            }),
+            accel: plan.accel.clone(),
+            topology: TopologyInfo {
+                vcpus: plan.topology.vcpus(),
+                expected: plan.topology.expected(),
+                observed,
+            },
+            duration_ms: plan.workload.duration_ms,
+            wall_ms: events.last().map_or(0, |e| e.host_ms),
+            timeline: timeline(events),
+            workers,
+            artifacts,
+        }
+    }
+}

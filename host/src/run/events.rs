@@ -1,0 +1,52 @@
+//! What happened during a run, in order, on the host clock.
+//!
+//! The runner is the only producer. The verdict, the live progress and the
+//! report are consumers, so a verdict is tested from a hand-made
+//! `Vec<TimedEvent>` without booting anything.
+
+use ktstr_guest::wire::GuestMsg;
+use serde::Serialize;
+
+use crate::qemu::process::QemuExit;
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// QEMU was spawned.
+    QemuStarted,
+    /// QEMU connected to the results socket.
+    PortConnected,
+    /// A well-formed message from the guest.
+    Guest { msg: GuestMsg },
+    /// A line from the guest that was not a valid message.
+    Protocol { error: String },
+    /// QEMU ended.
+    QemuExited { exit: QemuExit },
+    /// The host-side deadline passed and QEMU was killed.
+    HostTimeout { limit_ms: u64 },
+    /// The user interrupted the run (Ctrl-C / SIGTERM).
+    Interrupted,
+}
+
+/// An event with the host time since the run started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimedEvent {
+    pub host_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl TimedEvent {
+    pub fn new(host_ms: u64, event: Event) -> Self {
+        TimedEvent { host_ms, event }
+    }
+
+    /// The guest message, if this is one.
+    pub fn guest(&self) -> Option<&GuestMsg> {
+        match &self.event {
+            Event::Guest { msg } => Some(msg),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `ktstr-vm run` from a plan to a result: artifacts, initramfs, boot,
+//! verdict, `result.json`. Used by the CLI and by the end-to-end tests.
+
+use std::io::Write;
+use std::path::Path;
+
+use ktstr_guest::wire::{GuestMsg, RunConfig, SchedulerConfig, Stream, PROTOCOL_VERSION};
+
+use super::artifacts::{self, Artifacts, ArtifactsError};
+use super::events::{Event, TimedEvent};
+use super::plan::RunPlan;
+use super::runner::{self, RunError};
+use crate::cache_dir::CacheDir;
+use crate::exit::ExitCode;
+use crate::guest_image::{self, GuestImageError};
+use crate::report::RunResult;
+use crate::verdict::{judge, JudgeInput};
+
+/// Most bytes of console or QEMU log read back for the verdict.
+const MAX_LOG_READ: u64 = 4 << 20;
+/// Runs kept in the default artifact directory.
+const KEEP_RUNS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactsError),
+    #[error(transparent)]
+    Image(#[from] GuestImageError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// How much the run prints while it goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// No progress lines on stderr.
+    pub quiet: bool,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub result: RunResult,
+    pub exit: ExitCode,
+    pub events: Vec<TimedEvent>,
+}
+
+/// The run config the guest receives for this plan.
+pub fn run_config(plan: &RunPlan) -> RunConfig {
+    RunConfig {
+        protocol: PROTOCOL_VERSION,
+        scheduler: plan.scheduler.as_ref().map(|s| SchedulerConfig {
+            path: s.guest_path.clone(),
+            args: s.args.clone(),
+            attach_timeout_ms: plan.attach_timeout.as_millis() as u64,
+            stop_grace_ms: plan.stop_grace.as_millis() as u64,
+        }),
+        workload: plan.workload.clone(),
+        payloads: Vec::new(),
+        forward_all_kmsg: false,
+    }
+}
+
+/// Runs the plan to a verdict.
+pub fn execute(plan: &RunPlan, cache: &CacheDir, opts: RunOptions) -> Result<Completed, ExecuteError> {
+    let arts = match &plan.artifacts {
+        Some(dir) => Artifacts::create(dir)?,
+        None => {
+            let parent = cache.root().join("runs");
+            prune_runs(&parent, KEEP_RUNS);
+            let label = plan.scheduler.as_ref().map_or("eevdf", |s| s.name.as_str());
+            Artifacts::fresh(&parent, label)?
+        }
+    };
+    let config = run_config(plan);
+    let image = guest_image::build(plan, &config, &cache.initramfs(), &arts.path(artifacts::INITRAMFS))?;
+    let progress = Progress { quiet: opts.quiet };
+    progress.start(plan, image.base_reused);
+    let events = runner::boot(plan, &image.path, &arts, &mut |ev: &TimedEvent| progress.show(ev))?;
+
+    let console = read_capped(&arts.path(artifacts::CONSOLE_LOG));
+    let qemu_log = read_capped(&arts.path(artifacts::QEMU_LOG));
+    let expected = plan.topology.expected();
+    let verdict = judge(&JudgeInput {
+        events: &events,
+        scheduler_expected: plan.scheduler.is_some(),
+        expected_topology: Some(&expected),
+        console: &console,
+        qemu_log: &qemu_log,
+    });
+    let interrupted = events.iter().any(|e| e.event == Event::Interrupted);
+    let exit = ExitCode::from_outcome(verdict.outcome, interrupted);
+    let result = RunResult::new(plan, &events, &verdict, exit.code(), arts.dir().to_path_buf());
+    write_scheduler_log(&arts, &events)?;
+    let json = serde_json::to_vec_pretty(&result).expect("result serializes");
+    write(&arts.path(artifacts::RESULT_JSON), &json)?;
+    Ok(Completed { result, exit, events })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ExecuteError> {
+    std::fs::write(path, bytes).map_err(|source| ExecuteError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn write_scheduler_log(arts: &Artifacts, events: &[TimedEvent]) -> Result<(), ExecuteError> {
+    let mut text = String::new();
+    for ev in events {
+        if let Some(GuestMsg::SchedulerLog { stream, line }) = ev.guest() {
+            let tag = if *stream == Stream::Stderr { "err" } else { "out" };
+            text.push_str(&format!("[{:>8.3}] {tag}: {line}\n", ev.host_ms as f64 / 1000.0));
+        }
+    }
+    write(&arts.path(artifacts::SCHEDULER_LOG), text.as_bytes())
+}
+
+/// The last [`MAX_LOG_READ`] bytes of a log, lossily decoded (the guest
+/// can write anything to its console).
+fn read_capped(path: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(MAX_LOG_READ)));
+    let mut bytes = Vec::new();
+    let _ = f.take(MAX_LOG_READ).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).replace('\r', "")
+}
+
+/// Keeps the newest `keep` run directories under `parent`.
+fn prune_runs(parent: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let mut dirs: Vec<_> = entries.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect();
+    if dirs.len() < keep {
+        return;
+    }
+    dirs.sort();
+    for d in &dirs[..dirs.len() + 1 - keep] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Live progress lines on stderr.
+struct Progress {
+    quiet: bool,
+}
+
+impl Progress {
+    fn line(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "ktstr-vm: {text}");
+        }
+    }
+
+    fn start(&self, plan: &RunPlan, cached: bool) {
+        let sched = plan.scheduler.as_ref().map_or("EEVDF (no --scheduler)".to_string(), |s| {
+            format!("{} ({:?}: {})", s.name, s.source, s.host_path.display())
+        });
+        self.line(&format!(
+            "booting {} with {sched}, {} vCPUs, accel {} ({}){}",
+            plan.kernel.image.display(),
+            plan.topology.vcpus(),
+            plan.accel.accel,
+            plan.accel.reason,
+            if cached { "" } else { ", initramfs base built" }
+        ));
+    }
+
+    fn show(&self, ev: &TimedEvent) {
+        let at = ev.host_ms as f64 / 1000.0;
+        let text = match &ev.event {
+            Event::Guest { msg } => match msg {
+                GuestMsg::Hello { kernel_release, uptime_ms, .. } => {
+                    format!("guest init started (kernel {kernel_release}, guest uptime {:.2}s)", *uptime_ms as f64 / 1000.0)
+                }
+                GuestMsg::SchedulerAttached { ops, .. } => format!("scheduler attached (ops {ops})"),
+                GuestMsg::Phase { phase: ktstr_guest::wire::Phase::WorkloadStarted, .. } => "workload started".into(),
+                GuestMsg::Phase { phase: ktstr_guest::wire::Phase::WorkloadStopped, .. } => "workload stopped".into(),
+                GuestMsg::SchedulerExited { exit, requested: false, .. } => format!("scheduler ended on its own: {exit}"),
+                GuestMsg::SchedExtState { state, .. } => format!("sched_ext state changed: {state}"),
+                GuestMsg::Error { stage, message } => format!("guest error ({stage}): {message}"),
+                _ => return,
+            },
+            Event::HostTimeout { limit_ms } => format!("no result within {:.1}s: killing QEMU", *limit_ms as f64 / 1000.0),
+            Event::Interrupted => "interrupted: killing QEMU".into(),
+            _ => return,
+        };
+        self.line(&format!("[{at:>6.2}s] {text}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            std::fs::create_dir(dir.path().join(format!("2026-0{i}"))).unwrap();
+        }
+        prune_runs(dir.path(), 3);
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["2026-03", "2026-04"]);
+    }
+
+    #[test]
+    fn capped_read_keeps_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, "a\r\nb\n").unwrap();
+        assert_eq!(read_capped(&p), "a\nb\n");
+        assert_eq!(read_capped(&dir.path().join("none")), "");
+    }
+}

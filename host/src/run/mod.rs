@@ -1,0 +1,9 @@
+//! One run: a validated [`plan::RunPlan`] in, a stream of timed
+//! [`events::Event`]s out. The verdict and the report only consume events.
+
+pub mod artifacts;
+pub mod execute;
+pub mod events;
+pub mod interrupt;
+pub mod plan;
+pub mod runner;

@@ -1,0 +1,344 @@
+//! Executes a [`RunPlan`]: builds the initramfs, boots QEMU, turns the
+//! guest's stream into [`TimedEvent`]s, and enforces every deadline.
+//!
+//! Waits all have limits and all notice a dead QEMU: the results socket is
+//! accepted only while QEMU lives, the event loop checks QEMU each tick,
+//! and the host timeout kills it. Ctrl-C kills QEMU and still returns the
+//! events so far, so the artifacts of an interrupted run are kept.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use ktstr_guest::wire::codec::Decoder;
+use ktstr_guest::wire::GuestMsg;
+
+use super::artifacts::{self, Artifacts};
+use super::events::{Event, TimedEvent};
+use super::interrupt;
+use super::plan::RunPlan;
+use crate::qemu::args::{self, QemuConfig};
+use crate::qemu::process::{qemu_binary, Qemu, QemuError};
+
+/// How often the loop looks at QEMU, the deadline and Ctrl-C.
+const TICK: Duration = Duration::from_millis(20);
+/// After `Done`, how long the guest gets to power off before QEMU is killed.
+const POWEROFF_GRACE: Duration = Duration::from_secs(10);
+/// After QEMU exits, how long to wait for the last bytes of the stream.
+const DRAIN: Duration = Duration::from_secs(2);
+/// Largest raw guest stream kept on disk.
+const MAX_RAW_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    #[error("results socket {path}: {source}")]
+    Socket {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("writing artifact {path}: {source}")]
+    Artifact {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Receives each event as it happens (live progress), before it is stored.
+pub trait Observer {
+    fn on_event(&mut self, ev: &TimedEvent);
+}
+
+impl<F: FnMut(&TimedEvent)> Observer for F {
+    fn on_event(&mut self, ev: &TimedEvent) {
+        self(ev)
+    }
+}
+
+/// Boots the prepared initramfs and collects events until QEMU is gone.
+pub fn boot(
+    plan: &RunPlan,
+    initrd: &Path,
+    arts: &Artifacts,
+    observer: &mut dyn Observer,
+) -> Result<Vec<TimedEvent>, RunError> {
+    let sock_dir = tempfile::Builder::new()
+        .prefix("ktstr-vm-")
+        .tempdir()
+        .map_err(|source| RunError::Socket {
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })?;
+    let sock_path = sock_dir.path().join("results.sock");
+    let listener = UnixListener::bind(&sock_path).map_err(|source| RunError::Socket {
+        path: sock_path.display().to_string(),
+        source,
+    })?;
+    listener.set_nonblocking(true).map_err(|source| RunError::Socket {
+        path: sock_path.display().to_string(),
+        source,
+    })?;
+
+    let cfg = QemuConfig {
+        accel: plan.accel.accel,
+        memory_mib: plan.topology.memory_mib(),
+        topology: plan.topology.qemu_args(),
+        kernel: plan.kernel.image.clone(),
+        initrd: initrd.to_path_buf(),
+        cmdline: plan.cmdline.clone(),
+        console_log: Some(arts.path(artifacts::CONSOLE_LOG)),
+        results_socket: sock_path.clone(),
+    };
+    let binary = qemu_binary()?;
+    let argv = args::build(&cfg);
+    write_cmdline(arts, &binary, &argv)?;
+
+    let mut rec = Recorder {
+        start: Instant::now(),
+        events: Vec::new(),
+        observer,
+    };
+    interrupt::install();
+    let mut qemu = Qemu::spawn(&binary, &argv, &arts.path(artifacts::QEMU_LOG), false)?;
+    rec.push(Event::QemuStarted);
+    let deadline = rec.start + plan.timeout;
+
+    let stream = match accept(&listener, &mut qemu, deadline) {
+        Accept::Connected(s) => s,
+        Accept::Ended(end) => {
+            finish_without_stream(&mut rec, &mut qemu, end, plan.timeout);
+            return Ok(rec.events);
+        }
+    };
+    rec.push(Event::PortConnected);
+    let raw = File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| RunError::Artifact {
+        path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
+        source,
+    })?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || read_stream(stream, raw, tx));
+    event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout);
+    Ok(rec.events)
+}
+
+/// Collects events with host timestamps and shows each to the observer.
+struct Recorder<'a> {
+    start: Instant,
+    events: Vec<TimedEvent>,
+    observer: &'a mut dyn Observer,
+}
+
+impl Recorder<'_> {
+    fn push(&mut self, event: Event) {
+        let ev = TimedEvent::new(self.start.elapsed().as_millis() as u64, event);
+        self.observer.on_event(&ev);
+        self.events.push(ev);
+    }
+}
+
+enum Accept {
+    Connected(UnixStream),
+    Ended(End),
+}
+
+/// Why the loop stopped without a clean power-off.
+enum End {
+    Exited,
+    Timeout,
+    Interrupted,
+}
+
+/// Accepts QEMU's connection to the results socket while QEMU lives.
+fn accept(listener: &UnixListener, qemu: &mut Qemu, deadline: Instant) -> Accept {
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                let _ = s.set_nonblocking(false);
+                return Accept::Connected(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Accept::Ended(End::Exited),
+        }
+        if qemu.try_wait().is_some() {
+            return Accept::Ended(End::Exited);
+        }
+        if interrupt::requested() {
+            return Accept::Ended(End::Interrupted);
+        }
+        if Instant::now() >= deadline {
+            return Accept::Ended(End::Timeout);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn finish_without_stream(rec: &mut Recorder, qemu: &mut Qemu, end: End, limit: Duration) {
+    match end {
+        End::Timeout => rec.push(Event::HostTimeout {
+            limit_ms: limit.as_millis() as u64,
+        }),
+        End::Interrupted => rec.push(Event::Interrupted),
+        End::Exited => {}
+    }
+    if let Some(exit) = qemu.kill() {
+        rec.push(Event::QemuExited { exit });
+    }
+}
+
+/// Items from the reader thread.
+enum Item {
+    Msg(GuestMsg),
+    Protocol(String),
+}
+
+fn event_loop(rec: &mut Recorder, qemu: &mut Qemu, rx: &Receiver<Item>, deadline: Instant, limit: Duration) {
+    let mut done_at: Option<Instant> = None;
+    let mut stream_open = true;
+    loop {
+        if stream_open {
+            match rx.recv_timeout(TICK) {
+                Ok(item) => {
+                    let is_done = matches!(item, Item::Msg(GuestMsg::Done { .. }));
+                    rec.push(to_event(item));
+                    if is_done {
+                        done_at = Some(Instant::now());
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stream_open = false,
+            }
+        } else {
+            std::thread::sleep(TICK);
+        }
+        if let Some(exit) = qemu.try_wait() {
+            drain(rec, rx);
+            rec.push(Event::QemuExited { exit });
+            return;
+        }
+        let end = if interrupt::requested() {
+            Some(End::Interrupted)
+        } else if done_at.is_some_and(|t| t.elapsed() > POWEROFF_GRACE) {
+            Some(End::Exited)
+        } else if done_at.is_none() && Instant::now() >= deadline {
+            Some(End::Timeout)
+        } else {
+            None
+        };
+        if let Some(end) = end {
+            finish_without_stream(rec, qemu, end, limit);
+            drain(rec, rx);
+            return;
+        }
+    }
+}
+
+/// Takes what the reader still has, up to [`DRAIN`].
+fn drain(rec: &mut Recorder, rx: &Receiver<Item>) {
+    let until = Instant::now() + DRAIN;
+    while let Ok(item) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        rec.push(to_event(item));
+    }
+}
+
+fn to_event(item: Item) -> Event {
+    match item {
+        Item::Msg(msg) => Event::Guest { msg },
+        Item::Protocol(error) => Event::Protocol { error },
+    }
+}
+
+/// Decodes the stream (bounded, untrusted) while copying the raw bytes to
+/// the artifact file. Ends at EOF or when the receiver is gone.
+fn read_stream(stream: UnixStream, raw: File, tx: Sender<Item>) {
+    let tee = Tee {
+        inner: stream,
+        copy: raw,
+        left: MAX_RAW_BYTES,
+    };
+    let mut dec = Decoder::new(BufReader::new(tee));
+    loop {
+        let item = match dec.next_msg::<GuestMsg>() {
+            Ok(None) | Err(_) => return,
+            Ok(Some(Ok(msg))) => Item::Msg(msg),
+            Ok(Some(Err(e))) => Item::Protocol(e.to_string()),
+        };
+        if tx.send(item).is_err() {
+            return;
+        }
+    }
+}
+
+/// A reader that copies what it reads into `copy`, up to `left` bytes.
+struct Tee<R, W> {
+    inner: R,
+    copy: W,
+    left: u64,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let keep = (n as u64).min(self.left) as usize;
+        if keep > 0 && self.copy.write_all(&buf[..keep]).is_ok() {
+            self.left -= keep as u64;
+        }
+        Ok(n)
+    }
+}
+
+fn write_cmdline(arts: &Artifacts, binary: &Path, argv: &[std::ffi::OsString]) -> Result<(), RunError> {
+    let path = arts.path(artifacts::QEMU_CMDLINE);
+    let mut text = shell_quote(&binary.display().to_string());
+    for a in argv {
+        text.push(' ');
+        text.push_str(&shell_quote(&a.to_string_lossy()));
+    }
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|source| RunError::Artifact {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Quotes for a POSIX shell, so `qemu.cmdline` can be pasted to reproduce.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tee_copies_up_to_the_cap() {
+        let mut t = Tee {
+            inner: &b"hello world"[..],
+            copy: Vec::new(),
+            left: 5,
+        };
+        let mut out = String::new();
+        t.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello world");
+        assert_eq!(t.copy, b"hello");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("-m"), "-m");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,135 @@
+//! From a run's events to a verdict a user can trust.
+//!
+//! Each check looks at the events (and the console log, for what the guest
+//! could not send) and adds [`Finding`]s. The verdict is the worst finding
+//! on the lattice Fail > Inconclusive > Pass > Skip. "Inconclusive" means
+//! the harness could not test (exit 125), never that the scheduler failed.
+
+mod checks;
+pub mod kernel_log;
+#[cfg(test)]
+mod tests;
+
+use ktstr_guest::topology::Topology;
+use serde::Serialize;
+
+use crate::run::events::TimedEvent;
+
+/// Outcomes, ordered so that `max` is the combined verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Skip,
+    Pass,
+    Inconclusive,
+    Fail,
+}
+
+/// What went wrong, one verdict reason each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Class {
+    // The scheduler under test.
+    SchedulerLoadFailed,
+    SchedulerAttachTimeout,
+    SchedulerDisabled,
+    SchedulerExited,
+    SchedExtStateChanged,
+    // The kernel under test.
+    KernelPanic,
+    KernelOops,
+    KernelBug,
+    KernelWarning,
+    RcuStall,
+    SoftLockup,
+    HardLockup,
+    HungTask,
+    GuestHung,
+    // The workload.
+    WorkerStarved,
+    WorkerDied,
+    // Could not test.
+    NoInit,
+    NoSchedExt,
+    QemuDied,
+    TopologyMismatch,
+    HarnessError,
+    ProtocolError,
+    Interrupted,
+}
+
+impl Class {
+    /// Whether this class means the scheduler or kernel under test failed
+    /// (as opposed to "could not test").
+    pub fn outcome(self) -> Outcome {
+        use Class::*;
+        match self {
+            NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError | ProtocolError | Interrupted => {
+                Outcome::Inconclusive
+            }
+            _ => Outcome::Fail,
+        }
+    }
+
+    /// The kebab-case name used in JSON and summaries.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// One reason for the verdict, with what proves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub class: Class,
+    pub outcome: Outcome,
+    pub message: String,
+    /// Excerpts (kernel lines, scheduler log, console tail), most telling first.
+    pub evidence: Vec<String>,
+}
+
+impl Finding {
+    pub fn new(class: Class, message: impl Into<String>, evidence: Vec<String>) -> Finding {
+        Finding {
+            class,
+            outcome: class.outcome(),
+            message: message.into(),
+            evidence,
+        }
+    }
+}
+
+/// The combined verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub findings: Vec<Finding>,
+}
+
+/// What the checks need besides the events.
+#[derive(Debug, Clone, Default)]
+pub struct JudgeInput<'a> {
+    pub events: &'a [TimedEvent],
+    /// A scheduler was requested (so it must attach and stay attached).
+    pub scheduler_expected: bool,
+    /// The topology the guest must report, when one was requested.
+    pub expected_topology: Option<&'a Topology>,
+    /// The serial console log (may be empty).
+    pub console: &'a str,
+    /// QEMU's own stderr (may be empty).
+    pub qemu_log: &'a str,
+}
+
+/// Judges a run.
+pub fn judge(input: &JudgeInput) -> Verdict {
+    let findings = checks::all(input);
+    let outcome = findings
+        .iter()
+        .map(|f| f.outcome)
+        .max()
+        .unwrap_or(Outcome::Pass)
+        .max(Outcome::Pass);
+    Verdict { outcome, findings }
+}

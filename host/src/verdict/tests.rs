@@ -1,0 +1,234 @@
+//! The verdict from hand-made event lists: no VM needed.
+
+use ktstr_guest::wire::{ExitStatus, GuestMsg, Phase, Stream};
+use ktstr_guest::workload::{WorkerExit, WorkerReport};
+
+use super::*;
+use crate::qemu::process::QemuExit;
+use crate::run::events::Event;
+
+fn g(msg: GuestMsg) -> TimedEvent {
+    TimedEvent::new(0, Event::Guest { msg })
+}
+
+fn hello() -> TimedEvent {
+    g(GuestMsg::Hello {
+        protocol: 1,
+        kernel_release: "6.12".into(),
+        uptime_ms: 900,
+        sched_ext: true,
+    })
+}
+
+fn worker(units: u64, exit: WorkerExit) -> TimedEvent {
+    g(GuestMsg::Worker(Box::new(WorkerReport {
+        work_units: units,
+        work_type: "spin_wait".into(),
+        exit,
+        ..Default::default()
+    })))
+}
+
+fn healthy_scx() -> Vec<TimedEvent> {
+    vec![
+        TimedEvent::new(0, Event::QemuStarted),
+        hello(),
+        g(GuestMsg::SchedulerStarted {
+            pid: 5,
+            path: "/s".into(),
+            args: vec![],
+            uptime_ms: 1,
+        }),
+        g(GuestMsg::SchedulerAttached {
+            ops: "simple".into(),
+            uptime_ms: 2,
+        }),
+        g(GuestMsg::Phase {
+            phase: Phase::WorkloadStarted,
+            uptime_ms: 3,
+        }),
+        worker(10, WorkerExit::Completed),
+        worker(12, WorkerExit::Completed),
+        g(GuestMsg::KernelLog {
+            level: 6,
+            ts_us: 1,
+            line: "sched_ext: BPF scheduler \"simple\" disabled (unregistered from user space)".into(),
+        }),
+        g(GuestMsg::SchedulerExited {
+            exit: ExitStatus::Exited { code: 0 },
+            requested: true,
+            uptime_ms: 4,
+        }),
+        g(GuestMsg::Done { uptime_ms: 5 }),
+        TimedEvent::new(9, Event::QemuExited { exit: QemuExit::Exited { code: 0 } }),
+    ]
+}
+
+fn judge_events(events: &[TimedEvent], sched: bool, console: &str) -> Verdict {
+    judge(&JudgeInput {
+        events,
+        scheduler_expected: sched,
+        expected_topology: None,
+        console,
+        qemu_log: "",
+    })
+}
+
+fn classes(v: &Verdict) -> Vec<Class> {
+    v.findings.iter().map(|f| f.class).collect()
+}
+
+#[test]
+fn healthy_run_passes() {
+    let v = judge_events(&healthy_scx(), true, "");
+    assert_eq!(v.outcome, Outcome::Pass, "{v:#?}");
+    assert!(v.findings.is_empty());
+}
+
+#[test]
+fn load_failure_quotes_the_scheduler() {
+    let events = vec![
+        hello(),
+        g(GuestMsg::SchedulerStarted {
+            pid: 5,
+            path: "/s".into(),
+            args: vec![],
+            uptime_ms: 1,
+        }),
+        g(GuestMsg::SchedulerLog {
+            stream: Stream::Stderr,
+            line: "init from non-central CPU".into(),
+        }),
+        g(GuestMsg::SchedulerExited {
+            exit: ExitStatus::Exited { code: 1 },
+            requested: false,
+            uptime_ms: 2,
+        }),
+        g(GuestMsg::Done { uptime_ms: 3 }),
+    ];
+    let v = judge_events(&events, true, "");
+    assert_eq!(v.outcome, Outcome::Fail);
+    assert_eq!(classes(&v), [Class::SchedulerLoadFailed]);
+    assert!(v.findings[0].message.contains("init from non-central CPU"), "{}", v.findings[0].message);
+}
+
+#[test]
+fn kernel_disable_names_reason_and_message() {
+    let mut events = healthy_scx();
+    events.insert(
+        5,
+        g(GuestMsg::KernelLog {
+            level: 3,
+            ts_us: 1,
+            line: "sched_ext: BPF scheduler \"qmap\" disabled (scx_bpf_error)".into(),
+        }),
+    );
+    events.insert(
+        6,
+        g(GuestMsg::KernelLog {
+            level: 3,
+            ts_us: 1,
+            line: "sched_ext: qmap: test triggering error".into(),
+        }),
+    );
+    let v = judge_events(&events, true, "");
+    assert_eq!(v.outcome, Outcome::Fail);
+    assert_eq!(v.findings[0].class, Class::SchedulerDisabled);
+    assert!(v.findings[0].message.contains("scx_bpf_error): test triggering error"));
+}
+
+#[test]
+fn scheduler_exit_mid_run_fails() {
+    let mut events = healthy_scx();
+    let i = events.len() - 3;
+    events[i] = g(GuestMsg::SchedulerExited {
+        exit: ExitStatus::Signaled {
+            signal: 9,
+            core_dumped: false,
+        },
+        requested: false,
+        uptime_ms: 4,
+    });
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::SchedulerExited]);
+    assert!(v.findings[0].message.contains("SIGKILL"), "{}", v.findings[0].message);
+}
+
+#[test]
+fn starved_and_dead_workers_fail() {
+    let mut events = healthy_scx();
+    events.insert(5, worker(0, WorkerExit::Completed));
+    events.insert(5, worker(3, WorkerExit::Signaled { signal: 9 }));
+    let v = judge_events(&events, true, "");
+    let c = classes(&v);
+    assert!(c.contains(&Class::WorkerStarved) && c.contains(&Class::WorkerDied), "{c:?}");
+}
+
+#[test]
+fn no_hello_is_inconclusive_and_explains() {
+    let events = vec![
+        TimedEvent::new(0, Event::QemuStarted),
+        TimedEvent::new(9, Event::HostTimeout { limit_ms: 30_000 }),
+        TimedEvent::new(9, Event::QemuExited { exit: QemuExit::Signaled { signal: 9 } }),
+    ];
+    let v = judge_events(&events, false, "Decompressing Linux...\n");
+    assert_eq!(v.outcome, Outcome::Inconclusive);
+    assert_eq!(classes(&v), [Class::NoInit]);
+    assert!(v.findings[0].message.contains("30.0 s"));
+    assert_eq!(v.findings[0].evidence, ["Decompressing Linux..."]);
+
+    let panic = "[ 0.5] Kernel panic - not syncing: VFS: Unable to mount root fs\n";
+    let v = judge_events(&events, false, panic);
+    assert!(v.findings[0].message.contains("panicked"), "{}", v.findings[0].message);
+}
+
+#[test]
+fn hang_after_init_is_a_failure_with_console_tail() {
+    let mut events = healthy_scx();
+    events.truncate(5);
+    events.push(TimedEvent::new(50, Event::HostTimeout { limit_ms: 40_000 }));
+    let v = judge_events(&events, true, "a\nb\n");
+    assert_eq!(classes(&v), [Class::GuestHung]);
+    assert_eq!(v.outcome, Outcome::Fail);
+    assert!(v.findings[0].evidence.contains(&"b".to_string()));
+}
+
+#[test]
+fn panic_on_console_after_init() {
+    let mut events = healthy_scx();
+    events.truncate(5);
+    events.push(TimedEvent::new(50, Event::QemuExited { exit: QemuExit::Exited { code: 0 } }));
+    let console = "ok\n[ 3.0] sysrq: Trigger a crash\n[ 3.0] Kernel panic - not syncing: sysrq triggered crash\n[ 3.0] CPU: 0 PID: 1\n";
+    let v = judge_events(&events, true, console);
+    assert_eq!(classes(&v), [Class::KernelPanic]);
+    assert!(v.findings[0].evidence.iter().any(|l| l.contains("CPU: 0 PID: 1")));
+}
+
+#[test]
+fn harness_errors_and_protocol_errors_are_inconclusive() {
+    let mut events = healthy_scx();
+    events.insert(2, TimedEvent::new(1, Event::Protocol { error: "line 3: bad".into() }));
+    let v = judge_events(&events, true, "");
+    assert_eq!(v.outcome, Outcome::Inconclusive);
+    assert_eq!(classes(&v), [Class::ProtocolError]);
+
+    let events = vec![
+        hello(),
+        g(GuestMsg::Error {
+            stage: "scheduler".into(),
+            message: "this kernel has no sched_ext (/sys/kernel/sched_ext is missing)".into(),
+        }),
+        g(GuestMsg::Done { uptime_ms: 1 }),
+    ];
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::NoSchedExt]);
+    assert_eq!(v.outcome, Outcome::Inconclusive);
+}
+
+#[test]
+fn lattice_order() {
+    assert!(Outcome::Fail > Outcome::Inconclusive);
+    assert!(Outcome::Inconclusive > Outcome::Pass);
+    assert!(Outcome::Pass > Outcome::Skip);
+    assert_eq!(Class::SchedulerDisabled.name(), "scheduler-disabled");
+}

@@ -1,0 +1,71 @@
+//! Shared helpers for the end-to-end tests: find the cached kernel (or
+//! fail loudly), run the real `ktstr-vm` binary, parse its JSON result.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ktstr_vm::cache_dir::CacheDir;
+use ktstr_vm::kernel::resolve::{resolve_kernel, ResolvedKernel};
+
+/// The newest cached kernel. No kernel is a failure, never a skip.
+pub fn kernel() -> ResolvedKernel {
+    let cache = CacheDir::resolve(None).expect("cache dir");
+    resolve_kernel(None, &cache).unwrap_or_else(|e| {
+        panic!(
+            "end-to-end tests need a built sched_ext kernel, and none was found: {e}\n\
+             build it with `ci/build-kernel.sh` (or `ktstr-vm kernel build`); .ci/run does this first"
+        )
+    })
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ktstr-vm"))
+}
+
+/// A fresh artifact directory kept under the target dir for inspection.
+pub fn artifacts(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs `ktstr-vm` with `args`, returning the output.
+pub fn ktstr(args: &[&str]) -> Output {
+    let out = bin().args(args).output().expect("running ktstr-vm");
+    eprintln!(
+        "ktstr-vm {}\n--- exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs with `--json --artifacts DIR` and parses the result.
+pub fn run_json(name: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    let dir = artifacts(name);
+    let mut all = vec!["run", "--json", "--artifacts", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = ktstr(&all);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{name}: stdout is not a JSON result ({e})"));
+    for f in ["console.log", "result.json", "guest.jsonl", "scheduler.log"] {
+        assert!(dir.join(f).exists(), "{name}: artifact {f} missing");
+    }
+    (out.status.code().unwrap_or(-1), json)
+}
+
+pub fn kernel_path() -> String {
+    kernel().image.display().to_string()
+}
+
+/// Class names of the findings.
+pub fn classes(result: &serde_json::Value) -> Vec<String> {
+    result["findings"]
+        .as_array()
+        .map(|a| a.iter().map(|f| f["class"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
