@@ -148,7 +148,10 @@ pub fn build(req: &BuildRequest, cache: &CacheDir) -> Result<BuildOutcome, Build
     meta.source_identity = identity;
     meta.fragments = fragments.iter().map(|f| f.name.clone()).collect();
     meta.build_seconds = started.elapsed().as_secs_f64();
-    Ok(BuildOutcome::Built(store.commit(staging, meta)?))
+    let entry = store.commit(staging, meta)?;
+    // The entry has its own copy; the side log is kept only for failures.
+    let _ = fs::remove_file(log.path());
+    Ok(BuildOutcome::Built(entry))
 }
 
 /// Configures and builds in `tree`; every command's output goes to `log`.

@@ -3,7 +3,8 @@
 //! - A tarball is extracted once into `<cache>/src/<sha256 prefix>/` and
 //!   reused; its identity is the sha256 of the file. Hashing 150 MB takes a
 //!   second, so the hash is remembered by path, size and mtime
-//!   (`<cache>/src/tarball-hashes.json`) and a cache hit stays instant.
+//!   (`<cache>/kernels/.tarball-hashes.json`, beside the entries CI caches)
+//!   and a cache hit stays instant.
 //! - A git tree is built in place (incrementally: a bisect step costs
 //!   minutes, not a full build). Identity: `git rev-parse HEAD`, plus the
 //!   sha256 of `git diff HEAD` when tracked files changed. Untracked files
@@ -111,7 +112,7 @@ pub fn identify(arg: Option<&Path>, cache: &CacheDir) -> Result<Source, SourceEr
     }
     let path = given.canonicalize().map_err(io(&given))?;
     if path.is_file() {
-        let sha = tarball_sha256(&path, &cache.sources())?;
+        let sha = tarball_sha256(&path, &cache.kernels())?;
         return Ok(Source {
             kind: SourceKind::Tarball,
             path,
@@ -205,7 +206,7 @@ fn tarball_sha256(path: &Path, memo_dir: &Path) -> Result<String, SourceError> {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
     let stamp = (md.len(), mtime.map_or(0, |d| d.as_nanos()));
-    let memo_path = memo_dir.join("tarball-hashes.json");
+    let memo_path = memo_dir.join(".tarball-hashes.json");
     let mut memo: HashMemo = fs::read(&memo_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

@@ -94,7 +94,7 @@ fn tarball_identity_is_its_sha256_and_is_memoized() {
     );
 
     // The memo answers while size and mtime match: plant a fake hash in it.
-    let memo_path = cache.sources().join("tarball-hashes.json");
+    let memo_path = cache.kernels().join(".tarball-hashes.json");
     let mut memo: HashMemo = serde_json::from_slice(&fs::read(&memo_path).unwrap()).unwrap();
     memo.values_mut().for_each(|v| v.2 = "planted".into());
     fs::write(&memo_path, serde_json::to_vec(&memo).unwrap()).unwrap();

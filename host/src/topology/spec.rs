@@ -25,6 +25,11 @@ pub const MAX_APIC_ID: u32 = 254;
 /// Smallest memory per NUMA node. Node 0 also holds the kernel and the
 /// initramfs, and Linux drops nodes under 4 MiB outright.
 pub const MIN_NODE_MEMORY_MIB: u64 = 128;
+/// Least memory per vCPU. Linux caps threads at one per 128 KiB of RAM
+/// and starts about 6 kernel threads per CPU: 255 vCPUs in 256 MiB failed
+/// with `workqueue: Failed to create a worker thread: -11`, then a soft
+/// lockup. 2 MiB per vCPU leaves room for about 16 threads each.
+pub const MIN_MEMORY_PER_VCPU_MIB: u64 = 2;
 /// Memory per node when neither the run nor the spec says.
 pub const DEFAULT_NODE_MEMORY_MIB: u64 = 512;
 /// ACPI SLIT distance of a node to itself.
@@ -83,6 +88,8 @@ pub enum TopologyError {
     NodeMemoryCount { given: usize, nodes: u32 },
     #[error("NUMA node {node} gets {mib} MiB; each node needs at least {min} MiB")]
     NodeMemoryTooSmall { node: usize, mib: u64, min: u64 },
+    #[error("{total} MiB of memory is too little for {vcpus} vCPUs (the kernel cannot start its per-CPU threads); give at least {min} MiB")]
+    MemoryTooSmallForVcpus { total: u64, vcpus: u32, min: u64 },
     #[error("{total} MiB of memory cannot be split evenly across {nodes} NUMA nodes; use a multiple of {nodes} or set node_memory_mib")]
     MemoryNotDivisible { total: u64, nodes: u32 },
     #[error("memory is {total} MiB but node_memory_mib adds up to {sum} MiB; set only one or make them agree")]
@@ -237,6 +244,15 @@ impl TopologySpec {
             (None, None) => vec![DEFAULT_NODE_MEMORY_MIB; self.nodes as usize],
         };
         check_node_memory(&node_memory_mib, self.nodes)?;
+        let total: u64 = node_memory_mib.iter().sum();
+        let min = u64::from(self.vcpus()) * MIN_MEMORY_PER_VCPU_MIB;
+        if total < min {
+            return Err(TopologyError::MemoryTooSmallForVcpus {
+                total,
+                vcpus: self.vcpus(),
+                min,
+            });
+        }
         let distances = self.distances.clone().unwrap_or_else(|| {
             (0..self.nodes)
                 .map(|a| {

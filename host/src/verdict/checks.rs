@@ -266,7 +266,14 @@ fn scheduler(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
             }
         }
     }
-    if let Some(d) = disabled {
+    if let Some(mut d) = disabled {
+        // Disabled before it ever attached: it failed to load, for the
+        // kernel's reason (e.g. a BPF error in its init callback).
+        if f.attached.is_none() {
+            out.retain(|x| x.class != Class::SchedulerLoadFailed);
+            d.class = Class::SchedulerLoadFailed;
+            d.message = format!("the scheduler failed to load: {}", d.message);
+        }
         out.insert(0, d);
     }
     out

@@ -199,6 +199,16 @@ fn bad_memory_is_rejected() {
             min: MIN_NODE_MEMORY_MIB
         })
     );
+    let wide = TopologySpec::parse("1n1l255c1t").unwrap();
+    assert_eq!(
+        wide.validate(Some(256)),
+        Err(TopologyError::MemoryTooSmallForVcpus {
+            total: 256,
+            vcpus: 255,
+            min: 510
+        })
+    );
+    assert!(wide.validate(Some(510)).is_ok());
     let small = TopologySpec {
         node_memory_mib: Some(vec![512, 64, 512]),
         ..three.clone()
