@@ -9,6 +9,7 @@
 //!
 //! The PID 1 binary (`src/main.rs`) is a thin sequence over these.
 
+pub mod steps;
 pub mod topology;
 pub mod wire;
 pub mod workload;

@@ -8,6 +8,8 @@
 //! the port before power-off; PID 1 never exits or panics out.
 
 mod init;
+#[path = "steps/pid1.rs"]
+mod scenarios;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -21,7 +23,8 @@ use ktstr_guest::workload::WorkloadHandle;
 use init::clock::uptime_ms;
 use init::port::Reporter;
 use init::scheduler::{sched_ext_state, Attach, Scheduler};
-use init::{cgroup, kmsg, mounts, port, power, reaper};
+use init::payload::Payloads;
+use init::{cgroup, faults, kmsg, mounts, port, power, reaper, shell};
 
 /// How long the results port may take to appear after init starts.
 const PORT_WAIT: Duration = Duration::from_secs(3);
@@ -31,6 +34,8 @@ const MONITOR_TICK: Duration = Duration::from_millis(20);
 const FAILURE_SETTLE: Duration = Duration::from_millis(300);
 /// How long workers have to hand in their reports after the stop signal.
 const COLLECT_DEADLINE: Duration = Duration::from_secs(3);
+/// After SIGTERM at the end of the workload, how long payloads have before SIGKILL.
+const PAYLOAD_STOP_GRACE: Duration = Duration::from_secs(1);
 
 fn main() {
     let started_ms = uptime_ms();
@@ -141,7 +146,13 @@ fn run_config(cfg: &RunConfig, rep: &Reporter) {
             None => return,
         },
     };
-    run_workload(cfg, &topo, scheduler.as_mut(), rep);
+    if cfg.shell {
+        shell::run(rep, &scheduler.as_ref().map(|s| s.pid()).into_iter().collect::<Vec<_>>());
+    } else if !cfg.scenarios.is_empty() {
+        scenarios::run(cfg, &topo, &mut scheduler, rep);
+    } else {
+        run_workload(cfg, &topo, scheduler.as_mut(), rep);
+    }
     if let Some(s) = scheduler {
         let grace = Duration::from_millis(cfg.scheduler.as_ref().map_or(0, |c| c.stop_grace_ms));
         let (exit, requested, at_ms) = s.stop(grace);
@@ -234,12 +245,16 @@ fn run_workload(cfg: &RunConfig, topo: &Topology, mut sched: Option<&mut Schedul
         uptime_ms: uptime_ms(),
     });
     let end = Instant::now() + Duration::from_millis(cfg.workload.duration_ms);
+    let mut injector = faults::Injector::new(&cfg.faults);
+    let mut payloads = Payloads::start(&cfg.payloads, cgroup_root.as_deref(), rep);
     let mut known: Vec<i32> = handle.pids();
+    known.extend(payloads.pids());
     if let Some(s) = sched.as_deref() {
         known.push(s.pid());
     }
-    while Instant::now() < end {
+    while Instant::now() < end && !payloads.foreground_done() {
         std::thread::sleep(MONITOR_TICK.min(end.saturating_duration_since(Instant::now())));
+        injector.fire_due(sched.as_deref().map(Scheduler::pid), rep);
         if let Some(s) = sched.as_deref_mut() {
             // Reported once, by the caller's stop(), with the time seen here.
             if s.poll_exit().is_some() {
@@ -257,8 +272,10 @@ fn run_workload(cfg: &RunConfig, topo: &Topology, mut sched: Option<&mut Schedul
                 break;
             }
         }
+        payloads.poll(rep);
         reaper::reap_orphans(|pid| known.contains(&pid));
     }
+    payloads.stop_all(PAYLOAD_STOP_GRACE, rep);
     rep.send(&GuestMsg::Phase {
         phase: Phase::WorkloadStopped,
         uptime_ms: uptime_ms(),

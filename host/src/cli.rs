@@ -43,6 +43,16 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::topology::cli::TopoCmd,
     },
+    /// List and show scenarios (canned ones ship in the binary)
+    Scenarios {
+        #[command(subcommand)]
+        cmd: crate::scenario::cli::ScenariosCmd,
+    },
+    /// Boot, attach the scheduler, run one command and exit with its code
+    #[command(after_help = crate::commands::exec::EXEC_HELP)]
+    Exec(crate::commands::exec::ExecArgs),
+    /// Boot, attach the scheduler, and give an interactive shell on the console
+    Shell(crate::commands::shell::ShellArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -86,6 +96,9 @@ pub struct RunArgs {
     /// Print the full result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Also write a JUnit XML report here (for CI test-report actions)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// No progress lines
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -98,17 +111,57 @@ pub struct RunArgs {
     /// Extra kernel command-line parameters
     #[arg(long, value_name = "PARAMS")]
     pub append: Option<String>,
+    /// Scenario: a canned name (`ktstr-vm scenarios list`) or a TOML/JSON file; repeatable (one boot, one result each)
+    #[arg(long, value_name = "NAME|FILE")]
+    pub scenario: Vec<String>,
+    /// Override a scenario threshold, e.g. max_gap_ms=500 or isolation=off (repeatable)
+    #[arg(long = "assert", value_name = "KEY=VALUE")]
+    pub asserts: Vec<String>,
+    /// Run a program in the guest, e.g. 'stress-ng --cpu 2 --timeout 3s' (repeatable); the workload lasts until it exits (at most --duration)
+    #[arg(long, value_name = "'CMD ARGS'")]
+    pub payload: Vec<String>,
+    /// Run a program beside the workers; it is stopped when the workload ends (repeatable)
+    #[arg(long, value_name = "'CMD ARGS'")]
+    pub payload_bg: Vec<String>,
+    /// A payload's non-zero exit does not fail the run
+    #[arg(long)]
+    pub payload_ignore_exit: bool,
+    /// Break the run on purpose to see how it is reported (repeatable):
+    /// kill-scheduler[:SIG]@T, sysrq-KEY@T, hang@T; T after the workload starts
+    #[arg(long, value_name = "FAULT@T")]
+    pub inject: Vec<ktstr_guest::wire::Fault>,
+    /// Run N times; fail if any run fails, and report the failure rate
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Re-run up to N times when a run could not test for infrastructure reasons (no init, QEMU died)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry_infra: u32,
 }
 
 /// Default flat topology when neither --topology nor --cpus is given.
 pub const DEFAULT_CPUS: u32 = 4;
 
 impl RunArgs {
+    /// `--payload` (foreground) and `--payload-bg` as specs for
+    /// [`RunPlan::add_payloads`](crate::run::plan::RunPlan::add_payloads).
+    pub fn payload_specs(&self) -> Result<Vec<crate::payload::PayloadSpec>, crate::payload::PayloadError> {
+        let fg = self.payload.iter().map(|p| (p, true));
+        let bg = self.payload_bg.iter().map(|p| (p, false));
+        fg.chain(bg)
+            .map(|(text, foreground)| {
+                crate::payload::PayloadSpec::parse(text)
+                    .map(|s| s.foreground(foreground).check_exit(!self.payload_ignore_exit))
+            })
+            .collect()
+    }
+}
+
+impl RunArgs {
     pub fn request(&self) -> RunRequest {
         let topology = match (&self.topology, self.cpus) {
             (Some(t), _) => t.clone(),
             (None, Some(n)) => format!("1n1l{n}c1t"),
-            (None, None) => format!("1n1l{DEFAULT_CPUS}c1t"),
+            (None, None) => crate::scenario::topology_of(&self.scenario).unwrap_or_else(|| format!("1n1l{DEFAULT_CPUS}c1t")),
         };
         RunRequest {
             kernel: self.kernel.clone(),
@@ -125,6 +178,9 @@ impl RunArgs {
             artifacts: self.artifacts.clone(),
             includes: self.include.clone(),
             append: self.append.clone(),
+            faults: self.inject.clone(),
+            scenarios: self.scenario.clone(),
+            asserts: self.asserts.clone(),
         }
     }
 }

@@ -79,7 +79,12 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
                 | PlanError::NoSchedExt { .. }
                 | PlanError::SchedulerNotFound { .. } => ExitCode::CannotTest,
                 PlanError::Accel(_) => ExitCode::Environment,
-                PlanError::Topology(_) | PlanError::Cmdline(_) | PlanError::Include(..) | PlanError::Workload(_) => {
+                PlanError::Topology(_)
+                | PlanError::Cmdline(_)
+                | PlanError::Include(..)
+                | PlanError::Workload(_)
+                | PlanError::InjectTooLate { .. }
+                | PlanError::Scenario(_) => {
                     ExitCode::Usage
                 }
             };
@@ -90,6 +95,9 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
                 ExecuteError::Image(GuestImageError::Include { .. }) => ExitCode::Usage,
                 _ => ExitCode::Environment,
             };
+        }
+        if cause.downcast_ref::<crate::payload::PayloadError>().is_some() {
+            return ExitCode::Usage;
         }
         if cause.downcast_ref::<RunError>().is_some() {
             return ExitCode::Environment;

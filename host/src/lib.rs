@@ -5,14 +5,18 @@
 //! [`run`] (stream guest messages into events) -> [`verdict`] -> [`report`],
 //! with [`exit`] deciding the process exit code.
 
+pub mod assert;
 pub mod cache_dir;
 pub mod cli;
+pub mod commands;
 pub mod exit;
 pub mod guest_image;
 pub mod kernel;
+pub mod payload;
 pub mod qemu;
 pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod topology;
 pub mod verdict;
 

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use anyhow::Context;
 use clap::Parser;
 use ktstr_vm::cache_dir::CacheDir;
 use ktstr_vm::cli::{Cli, Command, RunArgs};
@@ -20,6 +21,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(code.code() as u8);
         }
     };
+    if let Some(Command::Exec(_) | Command::Shell(_)) = &cli.command {
+        return ktstr_vm::commands::main(cli);
+    }
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -42,16 +46,32 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Run(args)) => run(&args, &cache),
         Some(Command::Kernel { cmd }) => ktstr_vm::kernel::cli::run(cmd, &cache).map(|()| ExitCode::Pass),
         Some(Command::Topo { cmd }) => ktstr_vm::topology::cli::run(cmd).map(|()| ExitCode::Pass),
+        Some(Command::Scenarios { cmd }) => ktstr_vm::scenario::cli::run(cmd).map(|()| ExitCode::Pass),
+        Some(Command::Exec(_) | Command::Shell(_)) => unreachable!("exec and shell exit with the guest's code: see main"),
     }
 }
 
 fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
-    let plan = RunPlan::new(&args.request(), cache)?;
-    let done = execute(&plan, cache, RunOptions { quiet: args.quiet })?;
+    let mut plan = RunPlan::new(&args.request(), cache)?;
+    plan.add_payloads(&args.payload_specs()?)?;
+    if args.repeat > 1 || args.retry_infra > 0 {
+        let opts = ktstr_vm::run::repeat::RepeatOptions {
+            runs: args.repeat,
+            retry_infra: args.retry_infra,
+        };
+        let run_opts = RunOptions { quiet: args.quiet, ..Default::default() };
+        return ktstr_vm::run::repeat::run_cli(&plan, cache, opts, run_opts, args.json);
+    }
+    let done = execute(&plan, cache, RunOptions { quiet: args.quiet, ..Default::default() })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done.result)?);
     } else {
         print!("{}", summary::render(&done.result));
     }
+    if let Some(path) = &args.junit {
+        ktstr_vm::report::ci::write_junit(path, std::slice::from_ref(&done.result))
+            .with_context(|| format!("writing JUnit report {}", path.display()))?;
+    }
+    ktstr_vm::report::ci::github(&done.result);
     Ok(done.exit)
 }

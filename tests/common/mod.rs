@@ -26,7 +26,9 @@ pub fn bin() -> Command {
 
 /// A fresh artifact directory kept under the target dir for inspection.
 pub fn artifacts(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e").join(name);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("e2e")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -66,6 +68,10 @@ pub fn kernel_path() -> String {
 pub fn classes(result: &serde_json::Value) -> Vec<String> {
     result["findings"]
         .as_array()
-        .map(|a| a.iter().map(|f| f["class"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|f| f["class"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -3,9 +3,12 @@
 
 pub mod clock;
 pub mod cgroup;
+pub mod faults;
 pub mod kmsg;
 pub mod mounts;
+pub mod payload;
 pub mod port;
 pub mod power;
 pub mod reaper;
 pub mod scheduler;
+pub mod shell;

@@ -255,3 +255,29 @@ fn errors_name_the_file() {
     let err = observe(sys.path()).unwrap_err();
     assert!(matches!(err, ObserveError::NoCache { cpu: 1, .. }), "{err}");
 }
+
+/// The machine running the tests is a real sysfs: every online CPU must
+/// land in exactly one LLC group, one SMT group and (with NUMA) one node.
+#[test]
+fn observes_this_machine() {
+    let sys = Path::new("/sys");
+    if !sys.join("devices/system/cpu/online").exists() {
+        return; // not Linux, or sysfs not mounted (some containers)
+    }
+    let topo = observe(sys).unwrap();
+    assert!(!topo.cpus.is_empty());
+    let each_once = |groups: Vec<&Vec<u32>>| {
+        let mut all: Vec<u32> = groups.into_iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, topo.cpus, "{topo:?}");
+    };
+    each_once(topo.llcs.iter().collect());
+    each_once(topo.cores.iter().collect());
+    if !topo.nodes.is_empty() {
+        each_once(topo.nodes.iter().map(|n| &n.cpus).collect());
+        for node in &topo.nodes {
+            assert_eq!(node.distances.len(), topo.nodes.len(), "{topo:?}");
+            assert!(node.memory_mib.is_some(), "{topo:?}");
+        }
+    }
+}

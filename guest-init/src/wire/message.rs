@@ -69,8 +69,16 @@ pub enum GuestMsg {
     PayloadExited {
         name: String,
         exit: ExitStatus,
+        /// True when the guest ended it at the end of the workload (a
+        /// background payload), so its exit status is not its own verdict.
+        #[serde(default)]
+        stopped: bool,
         uptime_ms: u64,
     },
+    /// A fault from [`RunConfig::faults`](super::RunConfig) is being injected now.
+    FaultInjected { fault: String, uptime_ms: u64 },
+    /// A point in a scenario's execution (start, release, step, end).
+    Scenario(Box<crate::steps::ScenarioEvent>),
     /// Something in the guest harness failed. `stage` names what it was doing.
     Error { stage: String, message: String },
     /// Last message: the guest is about to power off.

@@ -15,9 +15,11 @@
 //! [`codec::ProtocolError`] instead of a panic.
 
 pub mod codec;
+mod fault;
 mod message;
 mod run_config;
 
+pub use fault::*;
 pub use message::*;
 pub use run_config::*;
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Fault;
 use crate::workload::WorkloadConfig;
 
 /// The whole job for one boot.
@@ -20,6 +21,16 @@ pub struct RunConfig {
     /// Forward every kernel log record, not only the ones that matter.
     #[serde(default)]
     pub forward_all_kmsg: bool,
+    /// Interactive debugging: after the scheduler attaches, run `/bin/sh` on
+    /// the serial console instead of the workload; power off when it exits.
+    #[serde(default)]
+    pub shell: bool,
+    /// Faults to inject on purpose (`--inject`), to test failure detection.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Scenarios run one after another instead of `workload` (when any).
+    #[serde(default)]
+    pub scenarios: Vec<crate::steps::ScenarioSpec>,
 }
 
 /// How to start and stop the scheduler under test.

@@ -1,6 +1,7 @@
 //! What a run tells the user: [`RunResult`] (the `result.json` schema and
 //! `--json` output) and its human-readable [`summary`].
 
+pub mod ci;
 pub mod summary;
 mod timeline;
 
@@ -36,6 +37,11 @@ pub struct RunResult {
     pub wall_ms: u64,
     pub timeline: Vec<TimelineEntry>,
     pub workers: Vec<WorkerReport>,
+    /// External programs run in the guest: output and exit status.
+    pub payloads: Vec<crate::payload::PayloadResult>,
+    /// One result per `--scenario`, with its assertions (set by `execute`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<crate::assert::ScenarioResult>,
     pub artifacts: PathBuf,
 }
 
@@ -112,6 +118,8 @@ impl RunResult {
             wall_ms: events.last().map_or(0, |e| e.host_ms),
             timeline: timeline(events),
             workers,
+            payloads: crate::payload::result::results(&plan.payloads, events),
+            scenarios: Vec::new(),
             artifacts,
         }
     }

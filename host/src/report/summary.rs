@@ -80,6 +80,7 @@ pub fn render(r: &RunResult) -> String {
     if !r.workers.is_empty() {
         s.push_str(&worker_table(&r.workers));
     }
+    s.push_str(&crate::assert::summary::render(&r.scenarios));
     for f in &r.findings {
         let _ = writeln!(s, "{} {}: {}", outcome_word(f.outcome), f.class.name(), f.message);
         for line in f.evidence.iter().take(EVIDENCE_LINES) {

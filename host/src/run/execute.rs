@@ -41,6 +41,8 @@ pub enum ExecuteError {
 pub struct RunOptions {
     /// No progress lines on stderr.
     pub quiet: bool,
+    /// Also shown every event as it arrives (`exec` streams payload output).
+    pub on_event: Option<fn(&TimedEvent)>,
 }
 
 /// A finished run.
@@ -62,8 +64,11 @@ pub fn run_config(plan: &RunPlan) -> RunConfig {
             stop_grace_ms: plan.stop_grace.as_millis() as u64,
         }),
         workload: plan.workload.clone(),
-        payloads: Vec::new(),
+        payloads: plan.payload_configs(),
         forward_all_kmsg: false,
+        faults: plan.faults.clone(),
+        shell: plan.shell,
+        scenarios: plan.scenarios.iter().map(|s| s.file.spec()).collect(),
     }
 }
 
@@ -82,22 +87,34 @@ pub fn execute(plan: &RunPlan, cache: &CacheDir, opts: RunOptions) -> Result<Com
     let image = guest_image::build(plan, &config, &cache.initramfs(), &arts.path(artifacts::INITRAMFS))?;
     let progress = Progress { quiet: opts.quiet };
     progress.start(plan, image.base_reused);
-    let events = runner::boot(plan, &image.path, &arts, &mut |ev: &TimedEvent| progress.show(ev))?;
+    let events = runner::boot(plan, &image.path, &arts, &mut |ev: &TimedEvent| {
+        if let Some(show) = opts.on_event {
+            show(ev);
+        }
+        progress.show(ev)
+    })?;
 
     let console = read_capped(&arts.path(artifacts::CONSOLE_LOG));
     let qemu_log = read_capped(&arts.path(artifacts::QEMU_LOG));
     let expected = plan.topology.expected();
-    let verdict = judge(&JudgeInput {
+    let mut verdict = judge(&JudgeInput {
         events: &events,
         scheduler_expected: plan.scheduler.is_some(),
         expected_topology: Some(&expected),
         console: &console,
         qemu_log: &qemu_log,
     });
+    crate::payload::result::judge(&mut verdict, &crate::payload::result::results(&plan.payloads, &events));
+    let scenarios = crate::assert::judge_run(&plan.scenarios, &events, &mut verdict);
     let interrupted = events.iter().any(|e| e.event == Event::Interrupted);
     let exit = ExitCode::from_outcome(verdict.outcome, interrupted);
-    let result = RunResult::new(plan, &events, &verdict, exit.code(), arts.dir().to_path_buf());
+    let mut result = RunResult::new(plan, &events, &verdict, exit.code(), arts.dir().to_path_buf());
+    result.scenarios = scenarios;
     write_scheduler_log(&arts, &events)?;
+    crate::payload::result::write_logs(arts.dir(), &plan.payloads, &events).map_err(|source| ExecuteError::Write {
+        path: arts.dir().join("payload-*").display().to_string(),
+        source,
+    })?;
     let json = serde_json::to_vec_pretty(&result).expect("result serializes");
     write(&arts.path(artifacts::RESULT_JSON), &json)?;
     Ok(Completed { result, exit, events })

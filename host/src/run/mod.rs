@@ -6,4 +6,5 @@ pub mod execute;
 pub mod events;
 pub mod interrupt;
 pub mod plan;
+pub mod repeat;
 pub mod runner;

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ktstr_guest::wire::Fault;
 use ktstr_guest::workload::{WorkSpec, WorkType, WorkloadConfig};
 
 use crate::cache_dir::CacheDir;
@@ -31,6 +32,12 @@ pub struct RunRequest {
     pub artifacts: Option<PathBuf>,
     pub includes: Vec<String>,
     pub append: Option<String>,
+    /// Scenarios to run (canned names or files), one after another.
+    pub scenarios: Vec<String>,
+    /// `--assert KEY=VALUE` threshold overrides for the scenarios.
+    pub asserts: Vec<String>,
+    /// Faults the guest injects on purpose (`--inject`).
+    pub faults: Vec<Fault>,
 }
 
 /// Why a run cannot start. Each maps to an exit code in [`crate::exit`].
@@ -58,6 +65,10 @@ pub enum PlanError {
     Include(String, String),
     #[error("{0}")]
     Workload(String),
+    #[error("--inject {fault}: it would fire after the {duration_ms} ms workload ended; inject earlier or raise --duration")]
+    InjectTooLate { fault: Fault, duration_ms: u64 },
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
 }
 
 /// How the scheduler binary was found, shown to the user.
@@ -101,6 +112,13 @@ pub struct RunPlan {
     pub cmdline: String,
     pub includes: Vec<Include>,
     pub artifacts: Option<PathBuf>,
+    pub faults: Vec<Fault>,
+    /// Programs the guest runs beside the workers ([`RunPlan::add_payloads`]).
+    pub payloads: Vec<crate::payload::PayloadPlan>,
+    /// An interactive shell on the console instead of the workload.
+    pub shell: bool,
+    /// Scenarios, checked against the topology, thresholds resolved.
+    pub scenarios: Vec<crate::scenario::ScenarioPlan>,
 }
 
 /// Where schedulers live inside the guest.
@@ -127,14 +145,21 @@ impl RunPlan {
         };
         let topology = TopologySpec::parse(&req.topology)?.validate(Some(req.memory_mib))?;
         let accel = accel::choose(req.accel, &KvmProbe::host())?;
-        let workload = workload(req)?;
+        let mut workload = workload(req)?;
+        let scenarios = crate::scenario::plan_all(&req.scenarios, &req.asserts, &topology.expected(), accel.accel)?;
+        if !scenarios.is_empty() {
+            workload.duration_ms = crate::scenario::run_ms(&scenarios);
+        }
         let tcg = accel.accel == crate::qemu::accel::Accel::Tcg;
+        if tcg {
+            topology.spec().check_tcg()?;
+        }
         let attach_timeout = req
             .attach_timeout
             .unwrap_or(Duration::from_secs(if tcg { 30 } else { 10 }));
         let stop_grace = Duration::from_secs(3);
         let timeout = req.timeout.unwrap_or_else(|| {
-            default_timeout(tcg, topology.vcpus(), req.duration, attach_timeout, stop_grace)
+            default_timeout(tcg, topology.vcpus(), Duration::from_millis(workload.duration_ms), attach_timeout, stop_grace)
         });
         let mut cmdline = Cmdline::defaults();
         if let Some(extra) = &req.append {
@@ -145,6 +170,12 @@ impl RunPlan {
             .iter()
             .map(|s| parse_include(s))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(&fault) = req.faults.iter().find(|f| f.after_ms >= workload.duration_ms) {
+            return Err(PlanError::InjectTooLate {
+                fault,
+                duration_ms: workload.duration_ms,
+            });
+        }
         Ok(RunPlan {
             kernel,
             scheduler,
@@ -157,6 +188,10 @@ impl RunPlan {
             cmdline: cmdline.render()?,
             includes,
             artifacts: req.artifacts.clone(),
+            faults: req.faults.clone(),
+            payloads: Vec::new(),
+            shell: false,
+            scenarios,
         })
     }
 }

@@ -85,12 +85,12 @@ pub fn boot(
 
     let cfg = QemuConfig {
         accel: plan.accel.accel,
-        memory_mib: plan.topology.memory_mib(),
         topology: plan.topology.qemu_args(),
         kernel: plan.kernel.image.clone(),
         initrd: initrd.to_path_buf(),
         cmdline: plan.cmdline.clone(),
-        console_log: Some(arts.path(artifacts::CONSOLE_LOG)),
+        // An interactive shell owns the terminal: the console is QEMU's stdio.
+        console_log: (!plan.shell).then(|| arts.path(artifacts::CONSOLE_LOG)),
         results_socket: sock_path.clone(),
     };
     let binary = qemu_binary()?;
@@ -103,7 +103,7 @@ pub fn boot(
         observer,
     };
     interrupt::install();
-    let mut qemu = Qemu::spawn(&binary, &argv, &arts.path(artifacts::QEMU_LOG), false)?;
+    let mut qemu = Qemu::spawn(&binary, &argv, &arts.path(artifacts::QEMU_LOG), plan.shell)?;
     rec.push(Event::QemuStarted);
     let deadline = rec.start + plan.timeout;
 

@@ -1,74 +1,21 @@
-//! The individual checks behind [`super::judge`]. Each reads a [`Facts`]
+//! The individual checks behind [`super::judge`]. Each reads the [`Facts`]
 //! digest of the events and returns findings.
 
-use ktstr_guest::topology::Topology;
-use ktstr_guest::wire::{ExitStatus, GuestMsg, Stream};
-use ktstr_guest::workload::{WorkerExit, WorkerReport};
+use ktstr_guest::wire::{ExitStatus, Stream};
+use ktstr_guest::workload::WorkerExit;
 
+use super::facts::{digest, Facts, SchedExit};
 use super::kernel_log::{self, NORMAL_UNREGISTER};
-use super::{Class, Finding, JudgeInput};
-use crate::run::events::Event;
+use super::{health, Class, Finding, JudgeInput, Outcome};
 
 /// Lines of scheduler log kept as evidence.
 const SCHED_TAIL: usize = 25;
 /// Lines of console kept as evidence.
-const CONSOLE_TAIL: usize = 25;
+pub(super) const CONSOLE_TAIL: usize = 25;
 /// Lines of a sched_ext debug dump kept as evidence.
 const DUMP_LINES: usize = 40;
-
-/// The events, sorted by kind.
-#[derive(Debug, Default)]
-struct Facts<'a> {
-    hello: Option<(&'a str, bool)>,
-    errors: Vec<(&'a str, &'a str)>,
-    topology: Option<&'a Topology>,
-    started: bool,
-    attached: Option<&'a str>,
-    attach_timeout: Option<(u64, &'a str)>,
-    exits: Vec<(ExitStatus, bool)>,
-    state_changes: Vec<(&'a str, Option<&'a str>)>,
-    kernel: Vec<&'a str>,
-    sched_log: Vec<(Stream, &'a str)>,
-    workers: Vec<&'a WorkerReport>,
-    workload_started: bool,
-    done: bool,
-    protocol: Vec<&'a str>,
-    timeout_ms: Option<u64>,
-    interrupted: bool,
-    qemu_exit: Option<crate::qemu::process::QemuExit>,
-}
-
-fn digest<'a>(input: &'a JudgeInput) -> Facts<'a> {
-    let mut f = Facts::default();
-    for ev in input.events {
-        match &ev.event {
-            Event::Guest { msg } => match msg {
-                GuestMsg::Hello { kernel_release, sched_ext, .. } => f.hello = Some((kernel_release, *sched_ext)),
-                GuestMsg::Topology(t) => f.topology = Some(t),
-                GuestMsg::Phase { phase, .. } => {
-                    f.workload_started |= *phase == ktstr_guest::wire::Phase::WorkloadStarted
-                }
-                GuestMsg::SchedulerStarted { .. } => f.started = true,
-                GuestMsg::SchedulerAttached { ops, .. } => f.attached = Some(ops),
-                GuestMsg::SchedulerAttachTimeout { waited_ms, state } => f.attach_timeout = Some((*waited_ms, state)),
-                GuestMsg::SchedulerLog { stream, line } => f.sched_log.push((*stream, line)),
-                GuestMsg::SchedulerExited { exit, requested, .. } => f.exits.push((*exit, *requested)),
-                GuestMsg::SchedExtState { state, ops, .. } => f.state_changes.push((state, ops.as_deref())),
-                GuestMsg::KernelLog { line, .. } => f.kernel.push(line),
-                GuestMsg::Worker(r) => f.workers.push(r),
-                GuestMsg::Error { stage, message } => f.errors.push((stage, message)),
-                GuestMsg::Done { .. } => f.done = true,
-                GuestMsg::PayloadOutput { .. } | GuestMsg::PayloadExited { .. } => {}
-            },
-            Event::Protocol { error } => f.protocol.push(error),
-            Event::HostTimeout { limit_ms } => f.timeout_ms = Some(*limit_ms),
-            Event::Interrupted => f.interrupted = true,
-            Event::QemuExited { exit } => f.qemu_exit = Some(*exit),
-            Event::QemuStarted | Event::PortConnected => {}
-        }
-    }
-    f
-}
+/// Kernel log lines kept after a disable line (message and backtrace).
+const DISABLE_CONTEXT: usize = 12;
 
 pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
     let f = digest(input);
@@ -84,7 +31,7 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
     out.extend(harness_errors(&f, input));
     out.extend(topology(&f, input));
     out.extend(scheduler(&f, input));
-    out.extend(kernel_health(&f, input));
+    out.extend(health::kernel_health(&f, input));
     out.extend(workers(&f));
     out.extend(completion(&f, input, &out));
     if !f.protocol.is_empty() {
@@ -95,7 +42,20 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
             ev,
         ));
     }
+    note_injected(&f, &mut out);
     out
+}
+
+/// A failure the user asked for (`--inject`) says so first, so nobody
+/// hunts for a bug that was put there on purpose.
+fn note_injected(f: &Facts, out: &mut [Finding]) {
+    let Some(first) = out.iter_mut().find(|x| x.outcome > Outcome::Pass) else {
+        return;
+    };
+    for (i, (fault, at)) in f.injected.iter().enumerate() {
+        let line = format!("injected on purpose (--inject): {fault}, at {:.2}s guest uptime", *at as f64 / 1000.0);
+        first.evidence.insert(i, line);
+    }
 }
 
 fn tail(text: &str, n: usize) -> Vec<String> {
@@ -185,123 +145,137 @@ fn scheduler(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
     if !input.scheduler_expected || !f.started {
         return vec![];
     }
-    let mut out = Vec::new();
-    // The kernel's own account of a disable, with its reason and message.
-    let mut disabled = None;
-    for (i, line) in f.kernel.iter().enumerate() {
-        if let Some((name, reason)) = kernel_log::scx_disabled(line) {
-            if reason != NORMAL_UNREGISTER {
-                let msg = f.kernel[i + 1..]
-                    .iter()
-                    .find_map(|l| kernel_log::scx_message(l, &name))
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default();
-                let mut ev = vec![line.to_string()];
-                ev.extend(f.kernel[i + 1..].iter().take(12).map(|s| s.to_string()));
-                ev.extend(sched_evidence(f));
-                disabled = Some(Finding::new(
-                    Class::SchedulerDisabled,
-                    format!("the kernel disabled scheduler {name:?} ({reason}){msg}"),
-                    ev,
-                ));
-                break;
-            }
-        }
-    }
-    match (f.attached, f.attach_timeout) {
-        (None, Some((waited, state))) => out.push(Finding::new(
+    let disabled = kernel_disable(f);
+    let mut out = match (f.attached, f.attach_timeout) {
+        (None, Some((waited, state))) => vec![Finding::new(
             Class::SchedulerAttachTimeout,
             format!("the scheduler did not attach within {:.1} s (sched_ext state: {state})", waited as f64 / 1000.0),
             sched_evidence(f),
-        )),
-        (None, None) => {
-            let how = f
-                .exits
-                .first()
-                .map(|(e, _)| format!(" ({e})"))
-                .unwrap_or_default();
-            let last_err = f
-                .sched_log
-                .iter()
-                .rev()
-                .find(|(s, l)| *s == Stream::Stderr && !l.trim().is_empty())
-                .or_else(|| f.sched_log.last())
-                .map(|(_, l)| format!(": {}", l.trim()))
-                .unwrap_or_default();
-            if !f.exits.is_empty() || disabled.is_some() {
-                out.push(Finding::new(
-                    Class::SchedulerLoadFailed,
-                    format!("the scheduler failed to load{how}{last_err}"),
-                    sched_evidence(f),
-                ));
+        )],
+        (None, None) => match &disabled {
+            // Disabled before it ever attached: it failed to load, for the
+            // kernel's reason (e.g. a BPF error in its init callback).
+            Some(d) => {
+                let mut d = d.clone();
+                d.class = Class::SchedulerLoadFailed;
+                d.outcome = d.class.outcome();
+                d.message = format!("the scheduler failed to load: {}", d.message);
+                return vec![d];
             }
-        }
-        (Some(_), _) => {
-            if let Some((state, ops)) = f.state_changes.first() {
-                if disabled.is_none() {
-                    out.push(Finding::new(
-                        Class::SchedExtStateChanged,
-                        format!(
-                            "sched_ext changed under the test: state {state}, ops {}",
-                            ops.unwrap_or("none")
-                        ),
-                        sched_evidence(f),
-                    ));
-                }
-            }
-            for (exit, requested) in &f.exits {
-                if !requested && disabled.is_none() {
-                    out.push(Finding::new(
-                        Class::SchedulerExited,
-                        format!("the scheduler process ended on its own mid-run ({exit})"),
-                        sched_evidence(f),
-                    ));
-                } else if *requested && !exit.success() && disabled.is_none() && !is_sigint(exit) {
-                    out.push(Finding::new(
-                        Class::SchedulerExited,
-                        format!("the scheduler ended with {exit} when asked to stop"),
-                        sched_evidence(f),
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(mut d) = disabled {
-        // Disabled before it ever attached: it failed to load, for the
-        // kernel's reason (e.g. a BPF error in its init callback).
-        if f.attached.is_none() {
-            out.retain(|x| x.class != Class::SchedulerLoadFailed);
-            d.class = Class::SchedulerLoadFailed;
-            d.message = format!("the scheduler failed to load: {}", d.message);
-        }
+            None => load_failure(f),
+        },
+        (Some(_), _) => match &disabled {
+            Some(_) => vec![],
+            None => ended_mid_run(f),
+        },
+    };
+    if let Some(d) = disabled {
         out.insert(0, d);
     }
     out
 }
 
+/// The kernel's own account of a disable, with its reason and message.
+fn kernel_disable(f: &Facts) -> Option<Finding> {
+    let (i, line, name, reason) = f.kernel.iter().enumerate().find_map(|(i, l)| {
+        let (name, reason) = kernel_log::scx_disabled(l.text)?;
+        (reason != NORMAL_UNREGISTER).then_some((i, l, name, reason))
+    })?;
+    let after = &f.kernel[i + 1..];
+    let msg = after
+        .iter()
+        .find_map(|l| kernel_log::scx_message(l.text, &name))
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let mut ev = vec![line.text.to_string()];
+    ev.extend(after.iter().take(DISABLE_CONTEXT).map(|l| l.text.to_string()));
+    ev.extend(sched_evidence(f));
+    let finding = Finding::new(
+        Class::SchedulerDisabled,
+        format!("the kernel disabled scheduler {name:?} ({reason}){msg}"),
+        ev,
+    );
+    Some(finding.at(Some(line.ts_us / 1000)))
+}
+
+/// The process ended before sched_ext said `enabled`.
+fn load_failure(f: &Facts) -> Vec<Finding> {
+    let Some(first) = f.exits.first() else {
+        return vec![];
+    };
+    let last_err = f
+        .sched_log
+        .iter()
+        .rev()
+        .find(|(s, l)| *s == Stream::Stderr && !l.trim().is_empty())
+        .or_else(|| f.sched_log.last())
+        .map(|(_, l)| format!(": {}", l.trim()))
+        .unwrap_or_default();
+    vec![Finding::new(
+        Class::SchedulerLoadFailed,
+        format!("the scheduler failed to load ({}){last_err}", first.exit),
+        sched_evidence(f),
+    )
+    .at(Some(first.uptime_ms))]
+}
+
+/// After a good attach: the process ended on its own, ended badly when
+/// asked to stop, or sched_ext changed under the test. A process that
+/// ended explains a state change, so the change is then only evidence.
+fn ended_mid_run(f: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for e in &f.exits {
+        let SchedExit { exit, requested, uptime_ms } = *e;
+        let message = if !requested {
+            format!("the scheduler process ended on its own mid-run ({exit})")
+        } else if !exit.success() && !is_sigint(&exit) {
+            format!("the scheduler ended with {exit} when asked to stop")
+        } else {
+            continue;
+        };
+        let mut ev = scx_kernel_lines(f);
+        ev.extend(f.state_changes.iter().map(|(state, ops, at)| state_line(state, *ops, *at)));
+        ev.extend(sched_evidence(f));
+        out.push(Finding::new(Class::SchedulerExited, message, ev).at(Some(uptime_ms)));
+    }
+    if out.is_empty() {
+        if let Some((state, ops, at)) = f.state_changes.first() {
+            let mut ev = scx_kernel_lines(f);
+            ev.extend(sched_evidence(f));
+            out.push(
+                Finding::new(
+                    Class::SchedExtStateChanged,
+                    format!("sched_ext changed under the test: state {state}, ops {}", ops.unwrap_or("none")),
+                    ev,
+                )
+                .at(Some(*at)),
+            );
+        }
+    }
+    out
+}
+
+fn state_line(state: &str, ops: Option<&str>, at_ms: u64) -> String {
+    format!(
+        "guest: sched_ext state became {state:?} (ops {}) at {:.2}s",
+        ops.unwrap_or("none"),
+        at_ms as f64 / 1000.0
+    )
+}
+
+/// What the kernel said about sched_ext (enable, disable, its messages).
+fn scx_kernel_lines(f: &Facts) -> Vec<String> {
+    f.kernel
+        .iter()
+        .filter(|l| l.text.contains("sched_ext"))
+        .take(SCHED_TAIL)
+        .map(|l| format!("kernel [{:.3}]: {}", l.ts_us as f64 / 1e6, l.text))
+        .collect()
+}
+
 /// A scheduler without a SIGINT handler dies of it: a normal stop.
 fn is_sigint(exit: &ExitStatus) -> bool {
     matches!(exit, ExitStatus::Signaled { signal, .. } if *signal == libc::SIGINT)
-}
-
-fn kernel_health(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
-    let mut out: Vec<Finding> = Vec::new();
-    let console_lines = input.console.lines().map(|l| l.trim_end());
-    let kmsg_lines = f.kernel.iter().copied();
-    for line in kmsg_lines.chain(console_lines) {
-        let Some(class) = kernel_log::classify(line) else {
-            continue;
-        };
-        if out.iter().any(|x| x.class == class) {
-            continue;
-        }
-        let mut ev = vec![line.to_string()];
-        if let Some(pos) = input.console.find(line.trim()) {
-            ev.extend(input.console[pos..].lines().skip(1).take(15).map(str::to_string));
-        }
-        out.push(Finding::new(class, format!("kernel: {}", line.trim()), ev));
-    }
-    out
 }
 
 fn workers(f: &Facts) -> Vec<Finding> {
@@ -335,7 +309,7 @@ fn workers(f: &Facts) -> Vec<Finding> {
 /// A run that did not end with `Done`: hung or died after init.
 fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding> {
     if f.done {
-        if f.workload_started && f.workers.is_empty() && !so_far.iter().any(|x| x.outcome == super::Outcome::Fail) {
+        if f.workload_started && f.workers.is_empty() && !so_far.iter().any(|x| x.outcome == Outcome::Fail) {
             return vec![Finding::new(Class::HarnessError, "the workload ran but no worker reported", vec![])];
         }
         return vec![];
@@ -344,20 +318,40 @@ fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding>
         return vec![];
     }
     let mut ev = Vec::new();
-    if let Some(last) = input.events.iter().rev().find_map(|e| e.guest()) {
-        ev.push(format!("last guest message: {}", serde_json::to_string(last).unwrap_or_default()));
+    if let Some((phase, at)) = f.last_phase {
+        ev.push(format!("last phase reached: {phase:?} at {:.2}s guest uptime", at as f64 / 1000.0));
     }
-    ev.extend(tail(input.console, CONSOLE_TAIL));
+    if let Some((ev_at, last)) = input.events.iter().rev().find_map(|e| e.guest().map(|m| (e.host_ms, m))) {
+        ev.push(format!(
+            "last guest message ({:.2}s after QEMU started): {}",
+            ev_at as f64 / 1000.0,
+            serde_json::to_string(last).unwrap_or_default()
+        ));
+    }
     match f.timeout_ms {
-        Some(ms) => vec![Finding::new(
-            Class::GuestHung,
-            format!("the guest stopped responding: no result within {:.1} s, QEMU killed", ms as f64 / 1000.0),
-            ev,
-        )],
-        None => vec![Finding::new(
-            Class::QemuDied,
-            format!("QEMU ended before the guest finished ({:?})", f.qemu_exit),
-            ev,
-        )],
+        Some(ms) => {
+            ev.push("console tail:".to_string());
+            ev.extend(tail(input.console, CONSOLE_TAIL));
+            let last = f.last_alive_ms.map_or(String::new(), |at| {
+                format!(" (last sign of life at {:.2}s guest uptime)", at as f64 / 1000.0)
+            });
+            vec![Finding::new(
+                Class::GuestHung,
+                format!("the guest stopped responding: no result within {:.1} s, QEMU killed{last}", ms as f64 / 1000.0),
+                ev,
+            )
+            .at(f.last_alive_ms)]
+        }
+        None => {
+            ev.extend(tail(input.qemu_log, 10).into_iter().map(|l| format!("qemu: {l}")));
+            ev.push("console tail:".to_string());
+            ev.extend(tail(input.console, CONSOLE_TAIL));
+            let how = f.qemu_exit.map_or("no exit status".to_string(), |e| format!("{e:?}"));
+            vec![Finding::new(
+                Class::QemuDied,
+                format!("QEMU ended before the guest finished ({how})"),
+                ev,
+            )]
+        }
     }
 }

@@ -39,6 +39,13 @@ pub fn scx_disabled(line: &str) -> Option<(String, String)> {
     Some((name.to_string(), reason.to_string()))
 }
 
+/// Guest uptime (ms) of a console line stamped `[    3.123456] ...`.
+pub fn console_ts_ms(line: &str) -> Option<u64> {
+    let (ts, _) = line.trim_start().strip_prefix('[')?.split_once(']')?;
+    let secs: f64 = ts.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as u64)
+}
+
 /// The reason the kernel gives when a scheduler unregisters normally.
 pub const NORMAL_UNREGISTER: &str = "unregistered from user space";
 
@@ -93,5 +100,13 @@ mod tests {
             Some("test triggering error")
         );
         assert_eq!(scx_message("sched_ext: other: x", "qmap"), None);
+    }
+
+    #[test]
+    fn console_timestamps() {
+        assert_eq!(console_ts_ms("[    3.123456] Kernel panic"), Some(3123));
+        assert_eq!(console_ts_ms("[ 0.5] x"), Some(500));
+        assert_eq!(console_ts_ms("Kernel panic"), None);
+        assert_eq!(console_ts_ms("[x] y"), None);
     }
 }

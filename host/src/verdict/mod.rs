@@ -6,6 +6,8 @@
 //! the harness could not test (exit 125), never that the scheduler failed.
 
 mod checks;
+mod facts;
+mod health;
 pub mod kernel_log;
 #[cfg(test)]
 mod tests;
@@ -48,6 +50,10 @@ pub enum Class {
     // The workload.
     WorkerStarved,
     WorkerDied,
+    /// A scenario assertion failed (see `crate::assert`).
+    AssertionFailed,
+    /// A payload exited non-zero, was killed, or timed out (see `crate::payload`).
+    PayloadFailed,
     // Could not test.
     NoInit,
     NoSchedExt,
@@ -71,6 +77,13 @@ impl Class {
         }
     }
 
+    /// Whether this class blames the test infrastructure (the boot never
+    /// reached init, QEMU died) rather than the kernel or scheduler, so a
+    /// re-run (`--retry-infra`) may give an answer.
+    pub fn is_infrastructure(self) -> bool {
+        matches!(self, Class::NoInit | Class::QemuDied)
+    }
+
     /// The kebab-case name used in JSON and summaries.
     pub fn name(self) -> String {
         serde_json::to_value(self)
@@ -86,6 +99,10 @@ pub struct Finding {
     pub class: Class,
     pub outcome: Outcome,
     pub message: String,
+    /// Guest uptime (ms) when the failure happened, when known: the kernel's
+    /// timestamp of its log line, or when the guest saw the process end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_guest_ms: Option<u64>,
     /// Excerpts (kernel lines, scheduler log, console tail), most telling first.
     pub evidence: Vec<String>,
 }
@@ -96,8 +113,15 @@ impl Finding {
             class,
             outcome: class.outcome(),
             message: message.into(),
+            at_guest_ms: None,
             evidence,
         }
+    }
+
+    /// The same finding, timed at `ms` of guest uptime.
+    pub fn at(mut self, ms: Option<u64>) -> Finding {
+        self.at_guest_ms = ms;
+        self
     }
 }
 

@@ -232,3 +232,116 @@ fn lattice_order() {
     assert!(Outcome::Pass > Outcome::Skip);
     assert_eq!(Class::SchedulerDisabled.name(), "scheduler-disabled");
 }
+
+fn kernel(ts_us: u64, line: &str) -> TimedEvent {
+    g(GuestMsg::KernelLog {
+        level: 3,
+        ts_us,
+        line: line.into(),
+    })
+}
+
+#[test]
+fn disable_is_timed_by_the_kernel() {
+    let mut events = healthy_scx();
+    events.insert(5, kernel(4_250_000, "sched_ext: BPF scheduler \"qmap\" disabled (runnable task stall)"));
+    events.insert(6, kernel(4_250_100, "sched_ext: qmap: kworker/u8:1[28] failed to run for 5.004s"));
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::SchedulerDisabled]);
+    assert_eq!(v.findings[0].at_guest_ms, Some(4250));
+    assert!(v.findings[0].message.ends_with("(runnable task stall): kworker/u8:1[28] failed to run for 5.004s"));
+}
+
+#[test]
+fn killed_scheduler_explains_the_state_change_and_the_injection() {
+    let mut events = healthy_scx();
+    let exit_at = events.len() - 3;
+    events[exit_at] = g(GuestMsg::SchedulerExited {
+        exit: ExitStatus::Signaled {
+            signal: 9,
+            core_dumped: false,
+        },
+        requested: false,
+        uptime_ms: 3100,
+    });
+    events.insert(
+        5,
+        g(GuestMsg::FaultInjected {
+            fault: "kill-scheduler:SIGKILL@1000ms".into(),
+            uptime_ms: 3050,
+        }),
+    );
+    events.insert(
+        6,
+        g(GuestMsg::SchedExtState {
+            state: "disabled".into(),
+            ops: None,
+            uptime_ms: 3080,
+        }),
+    );
+    let v = judge_events(&events, true, "");
+    // The process ending explains the state change: one finding, not two.
+    assert_eq!(classes(&v), [Class::SchedulerExited]);
+    let f = &v.findings[0];
+    assert_eq!(f.at_guest_ms, Some(3100));
+    assert!(f.evidence[0].starts_with("injected on purpose (--inject): kill-scheduler:SIGKILL@1000ms"), "{:?}", f.evidence);
+    assert!(f.evidence.iter().any(|l| l.contains("unregistered from user space")), "{:?}", f.evidence);
+    assert!(f.evidence.iter().any(|l| l.contains("state became \"disabled\"")), "{:?}", f.evidence);
+}
+
+#[test]
+fn state_change_alone_is_its_own_class() {
+    let mut events = healthy_scx();
+    events.insert(
+        5,
+        g(GuestMsg::SchedExtState {
+            state: "enabled".into(),
+            ops: Some("other".into()),
+            uptime_ms: 3080,
+        }),
+    );
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::SchedExtStateChanged]);
+    assert_eq!(v.outcome, Outcome::Fail);
+}
+
+#[test]
+fn panic_evidence_shows_what_led_to_it() {
+    let mut events = healthy_scx();
+    events.truncate(5);
+    events.push(TimedEvent::new(50, Event::QemuExited { exit: QemuExit::Exited { code: 0 } }));
+    let console = "[    3.000000] Oops: general protection fault\n[    3.001000] RIP: 0010:foo\n[    3.002000] Kernel panic - not syncing: Fatal exception\n[    3.003000] Kernel Offset: disabled\n";
+    let v = judge_events(&events, true, console);
+    let panic = v.findings.iter().find(|f| f.class == Class::KernelPanic).expect("a panic finding");
+    assert_eq!(panic.at_guest_ms, Some(3002));
+    assert!(panic.evidence[0].contains("Oops"), "{:?}", panic.evidence);
+    assert!(panic.evidence.last().unwrap().contains("Kernel Offset"), "{:?}", panic.evidence);
+    assert!(classes(&v).contains(&Class::KernelOops));
+}
+
+#[test]
+fn hung_guest_is_timed_by_its_last_sign_of_life() {
+    let mut events = healthy_scx();
+    events.truncate(5);
+    events.push(g(GuestMsg::FaultInjected {
+        fault: "hang@1000ms".into(),
+        uptime_ms: 3500,
+    }));
+    events.push(TimedEvent::new(50, Event::HostTimeout { limit_ms: 20_000 }));
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::GuestHung]);
+    let f = &v.findings[0];
+    assert_eq!(f.at_guest_ms, Some(3500));
+    assert!(f.message.contains("last sign of life at 3.50s"), "{}", f.message);
+    assert!(f.evidence.iter().any(|l| l.starts_with("last phase reached: WorkloadStarted")), "{:?}", f.evidence);
+}
+
+#[test]
+fn infrastructure_classes() {
+    for class in [Class::NoInit, Class::QemuDied] {
+        assert!(class.is_infrastructure() && class.outcome() == Outcome::Inconclusive);
+    }
+    for class in [Class::NoSchedExt, Class::SchedulerDisabled, Class::GuestHung, Class::KernelPanic] {
+        assert!(!class.is_infrastructure(), "{class:?}");
+    }
+}

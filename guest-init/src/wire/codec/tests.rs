@@ -65,6 +65,11 @@ fn every_message_kind_round_trips() {
         GuestMsg::PayloadExited {
             name: "stress-ng".into(),
             exit: ExitStatus::TimedOut,
+            stopped: false,
+            uptime_ms: 5,
+        },
+        GuestMsg::FaultInjected {
+            fault: "hang@1000ms".into(),
             uptime_ms: 5,
         },
         GuestMsg::Error {

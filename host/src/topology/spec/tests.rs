@@ -1,3 +1,4 @@
+use super::super::presets;
 use super::*;
 
 fn counts(spec: &TopologySpec) -> [u32; 4] {
@@ -384,4 +385,19 @@ fn serializes_as_fields() {
     );
     let back: TopologySpec = serde_json::from_value(json).unwrap();
     assert_eq!(back, TopologySpec::parse("2numa").unwrap());
+}
+
+#[test]
+fn tcg_caps_the_vcpus() {
+    assert_eq!(TopologySpec::parse("4n8l8c2t").unwrap().check_tcg(), Ok(()));
+    assert_eq!(
+        TopologySpec::parse("1n1l129c1t").unwrap().check_tcg(),
+        Err(TopologyError::TooManyVcpusForTcg {
+            vcpus: 129,
+            max: MAX_TCG_VCPUS
+        })
+    );
+    for preset in presets::list() {
+        assert_eq!(preset.spec().check_tcg(), Ok(()), "{}", preset.name);
+    }
 }

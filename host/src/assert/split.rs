@@ -1,0 +1,104 @@
+//! Splits a run's events into one [`ScenarioRun`] per scenario: the
+//! guest runs scenarios one after another, so every worker report between
+//! a scenario's first mark and its `Ended` mark is that scenario's.
+
+use ktstr_guest::steps::{Mark, ScenarioEvent};
+use ktstr_guest::wire::GuestMsg;
+use ktstr_guest::workload::{WorkSpec, WorkerReport};
+
+use crate::run::events::TimedEvent;
+
+/// What the guest sent about one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioRun {
+    pub marks: Vec<ScenarioEvent>,
+    pub workers: Vec<WorkerReport>,
+    pub ended: bool,
+}
+
+/// One entry per scenario index below `count` (empty when it never ran).
+pub fn split(events: &[TimedEvent], count: usize) -> Vec<ScenarioRun> {
+    let mut runs = vec![ScenarioRun::default(); count];
+    let mut current: Option<usize> = None;
+    for msg in events.iter().filter_map(TimedEvent::guest) {
+        match msg {
+            GuestMsg::Scenario(ev) => {
+                let i = ev.scenario as usize;
+                if i >= count {
+                    continue;
+                }
+                current = Some(i);
+                if ev.mark == Mark::Ended {
+                    runs[i].ended = true;
+                    current = None;
+                }
+                runs[i].marks.push(ev.as_ref().clone());
+            }
+            GuestMsg::Worker(r) => {
+                if let Some(i) = current {
+                    runs[i].workers.push(r.as_ref().clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    runs
+}
+
+impl ScenarioRun {
+    /// The spec of worker group `group` and its release time (monotonic ns).
+    pub fn group(&self, group: u32) -> Option<(&WorkSpec, u64)> {
+        self.marks.iter().find_map(|m| match &m.mark {
+            Mark::Released { first, count, specs, .. } if (*first..first + count).contains(&group) => {
+                specs.get((group - first) as usize).map(|s| (s, m.mono_ns))
+            }
+            _ => None,
+        })
+    }
+
+    /// `(from, to)` monotonic intervals during which `group` was frozen.
+    pub fn frozen(&self, group: u32) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut since: Option<u64> = None;
+        for m in &self.marks {
+            let frozen = m.frozen.contains(&group);
+            match (since, frozen) {
+                (None, true) => since = Some(m.mono_ns),
+                (Some(s), false) => {
+                    out.push((s, m.mono_ns));
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = since {
+            out.push((s, u64::MAX));
+        }
+        out
+    }
+
+    /// Windows around scheduler ops (attach/detach take a while, and tasks
+    /// switch class): gaps inside them are expected.
+    pub fn sched_windows(&self, grace_ns: u64) -> Vec<(u64, u64)> {
+        self.marks
+            .iter()
+            .filter_map(|m| match m.mark {
+                Mark::Step { apply_ns, sched: true, .. } => Some((m.mono_ns, m.mono_ns + apply_ns + grace_ns)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `(mono_ns, allowed CPUs)` of `group`, in time order.
+    pub fn allowed(&self, group: u32) -> Vec<(u64, &[u32])> {
+        self.marks
+            .iter()
+            .filter_map(|m| {
+                m.allowed
+                    .iter()
+                    .find(|g| g.group == group)
+                    .map(|g| (m.mono_ns, g.cpus.as_slice()))
+            })
+            .collect()
+    }
+}

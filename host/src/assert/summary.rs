@@ -1,0 +1,59 @@
+//! Scenario results in the human-readable summary: one line per scenario,
+//! one per assertion with its measured value and threshold, offenders
+//! indented under a failure.
+
+use std::fmt::Write;
+
+use super::ScenarioResult;
+use crate::verdict::Outcome;
+
+/// Offenders shown per failed assertion (all are in result.json).
+const SHOWN: usize = 8;
+
+fn word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::Inconclusive => "CANNOT TEST",
+        Outcome::Skip => "skip",
+    }
+}
+
+fn value(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.3}"),
+    }
+}
+
+/// The scenario section of the summary (empty without scenarios).
+pub fn render(results: &[ScenarioResult]) -> String {
+    let mut s = String::new();
+    for r in results {
+        let _ = writeln!(s, "scenario {} [{}]: {} ({} workers)", r.name, r.origin, word(r.outcome), r.workers);
+        for a in &r.assertions {
+            let _ = writeln!(
+                s,
+                "  {:<5} {:<17} measured {:>9} threshold {:>9} {}",
+                word(a.outcome),
+                a.name,
+                value(a.measured),
+                value(a.threshold),
+                a.unit
+            );
+            if a.outcome == Outcome::Fail {
+                for o in a.offenders.iter().take(SHOWN) {
+                    let _ = writeln!(s, "        | {o}");
+                }
+                if a.offenders.len() > SHOWN {
+                    let _ = writeln!(s, "        | ... {} more in result.json", a.offenders.len() - SHOWN);
+                }
+            }
+        }
+        for p in &r.problems {
+            let _ = writeln!(s, "  problem: {p}");
+        }
+    }
+    s
+}

@@ -1,0 +1,64 @@
+//! `ktstr-vm exec` and `ktstr-vm shell`: the test VM used by hand. Both
+//! boot through the same plan, initramfs, runner and verdict as `run`, with
+//! no workers: `exec` runs one command as a foreground payload and exits
+//! with its code; `shell` gives the console to a busybox shell.
+
+pub mod exec;
+pub mod shell;
+mod vm_args;
+
+use std::io::Write;
+
+pub use vm_args::VmArgs;
+
+use crate::cache_dir::CacheDir;
+use crate::cli::{Cli, Command};
+use crate::exit::{exit_code_for_error, ExitCode};
+
+/// Problems of these commands themselves, before anything boots.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("`ktstr-vm shell` needs a terminal on stdin and stdout; for scripts use `ktstr-vm exec -- CMD`")]
+    NoTerminal,
+    #[error("no busybox on the host PATH: the guest shell is busybox (Debian: apt-get install busybox-static)")]
+    NoBusybox,
+    #[error("--sched-args {0:?}: unbalanced quotes or a trailing backslash")]
+    SchedArgs(String),
+}
+
+impl CommandError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CommandError::NoTerminal | CommandError::SchedArgs(_) => ExitCode::Usage,
+            CommandError::NoBusybox => ExitCode::Environment,
+        }
+    }
+}
+
+/// Runs `exec` or `shell` and returns the process exit code: the guest
+/// command's own for `exec`, else ktstr-vm's (see [`crate::exit`]).
+pub fn main(cli: Cli) -> std::process::ExitCode {
+    let outcome = CacheDir::resolve(cli.cache_dir.as_deref())
+        .map_err(anyhow::Error::from)
+        .and_then(|cache| match &cli.command {
+            Some(Command::Exec(args)) => exec::run(args, &cache),
+            Some(Command::Shell(args)) => shell::run(args, &cache),
+            _ => unreachable!("commands::main handles exec and shell only"),
+        });
+    let code = match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            let mut msg = format!("ktstr-vm: error: {err}");
+            for cause in err.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            let code = match err.downcast_ref::<CommandError>() {
+                Some(e) => e.exit_code(),
+                None => exit_code_for_error(&err),
+            };
+            let _ = writeln!(std::io::stderr(), "{msg}\n  (exit code {})", code.code());
+            code.code() as u8
+        }
+    };
+    std::process::ExitCode::from(code)
+}

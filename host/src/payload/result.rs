@@ -1,0 +1,311 @@
+//! After a run: each payload's output and exit status for `result.json`,
+//! its full output as artifacts, and the verdict's payload check.
+
+use std::path::Path;
+
+use ktstr_guest::wire::{ExitStatus, GuestMsg, Stream};
+use serde::Serialize;
+
+use super::PayloadPlan;
+use crate::run::events::TimedEvent;
+use crate::verdict::{Class, Finding, Verdict};
+
+/// The class of a payload that exited non-zero, was killed or timed out.
+pub const PAYLOAD_FAILED: Class = Class::PayloadFailed;
+/// Output kept per stream in `result.json` (the end of it); the whole of
+/// it is in the `payload-NAME.stdout`/`.stderr` artifacts.
+const RESULT_TAIL_BYTES: usize = 16 << 10;
+/// Lines of output quoted as a failed payload's evidence.
+const EVIDENCE_LINES: usize = 20;
+
+/// One payload in `result.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PayloadResult {
+    pub name: String,
+    /// Guest path and arguments.
+    pub command: Vec<String>,
+    pub foreground: bool,
+    pub check_exit: bool,
+    /// `None` when the guest never reported an end (it never started: the
+    /// scheduler failed first, or the guest died).
+    pub exit: Option<ExitStatus>,
+    /// Ended by the harness at the end of the workload (a background payload).
+    pub stopped: bool,
+    /// Guest uptime when it ended.
+    pub ended_ms: Option<u64>,
+    /// The last [`RESULT_TAIL_BYTES`] of each stream.
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_bytes: usize,
+    pub stderr_bytes: usize,
+}
+
+/// Output and exit of every planned payload, from the run's events.
+pub fn results(plans: &[PayloadPlan], events: &[TimedEvent]) -> Vec<PayloadResult> {
+    plans
+        .iter()
+        .map(|p| {
+            let name = &p.config.name;
+            let (stdout, stderr) = (
+                output(events, name, Stream::Stdout),
+                output(events, name, Stream::Stderr),
+            );
+            let exit = events
+                .iter()
+                .filter_map(TimedEvent::guest)
+                .find_map(|m| match m {
+                    GuestMsg::PayloadExited {
+                        name: n,
+                        exit,
+                        stopped,
+                        uptime_ms,
+                    } if n == name => Some((*exit, *stopped, *uptime_ms)),
+                    _ => None,
+                });
+            PayloadResult {
+                name: name.clone(),
+                command: std::iter::once(p.config.path.clone())
+                    .chain(p.config.args.iter().cloned())
+                    .collect(),
+                foreground: p.config.foreground,
+                check_exit: p.check_exit,
+                exit: exit.map(|e| e.0),
+                stopped: exit.is_some_and(|e| e.1),
+                ended_ms: exit.map(|e| e.2),
+                stdout_bytes: stdout.len(),
+                stderr_bytes: stderr.len(),
+                stdout: tail(&stdout, RESULT_TAIL_BYTES),
+                stderr: tail(&stderr, RESULT_TAIL_BYTES),
+            }
+        })
+        .collect()
+}
+
+/// Everything one payload wrote on `stream`, in order.
+pub fn output(events: &[TimedEvent], name: &str, stream: Stream) -> String {
+    events
+        .iter()
+        .filter_map(TimedEvent::guest)
+        .filter_map(|m| match m {
+            GuestMsg::PayloadOutput {
+                name: n,
+                stream: s,
+                data,
+            } if n == name && *s == stream => Some(data.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The last `max` bytes of `s`, cut at a character boundary.
+fn tail(s: &str, max: usize) -> String {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
+/// A finding per checked payload that did not exit 0 on its own.
+pub fn findings(results: &[PayloadResult]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| r.check_exit && !r.stopped) {
+        let Some(exit) = r.exit else { continue };
+        if exit.success() {
+            continue;
+        }
+        let what = match exit {
+            ExitStatus::TimedOut => "did not finish within its timeout".to_string(),
+            other => format!("failed: {other}"),
+        };
+        let text = if r.stderr.trim().is_empty() {
+            &r.stdout
+        } else {
+            &r.stderr
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let evidence = lines[lines.len().saturating_sub(EVIDENCE_LINES)..]
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        out.push(Finding::new(
+            PAYLOAD_FAILED,
+            format!("payload {} ({}) {what}", r.name, r.command.join(" ")),
+            evidence,
+        ));
+    }
+    out
+}
+
+/// Adds the payload findings to `verdict` (its outcome is the worst finding).
+pub fn judge(verdict: &mut Verdict, results: &[PayloadResult]) {
+    for f in findings(results) {
+        verdict.outcome = verdict.outcome.max(f.outcome);
+        verdict.findings.push(f);
+    }
+}
+
+/// Writes each payload's whole output to `payload-NAME.stdout` and
+/// `.stderr` in the artifact directory (empty streams are skipped).
+pub fn write_logs(dir: &Path, plans: &[PayloadPlan], events: &[TimedEvent]) -> std::io::Result<()> {
+    for p in plans {
+        let safe: String = p
+            .config
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        for (stream, ext) in [(Stream::Stdout, "stdout"), (Stream::Stderr, "stderr")] {
+            let text = output(events, &p.config.name, stream);
+            if !text.is_empty() {
+                std::fs::write(dir.join(format!("payload-{safe}.{ext}")), text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Shows a payload's output as it arrives: its stdout on ours, its stderr
+/// on ours (`ktstr-vm exec`).
+pub fn show_live(ev: &TimedEvent) {
+    use std::io::Write;
+    if let Some(GuestMsg::PayloadOutput { stream, data, .. }) = ev.guest() {
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(data.as_bytes()).and_then(|()| out.flush())
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(data.as_bytes()),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::events::Event;
+    use crate::verdict::Outcome;
+    use ktstr_guest::wire::PayloadConfig;
+
+    fn plan(name: &str, check_exit: bool) -> PayloadPlan {
+        PayloadPlan {
+            config: PayloadConfig {
+                name: name.into(),
+                path: format!("/usr/bin/{name}"),
+                args: vec!["-x".into()],
+                env: Vec::new(),
+                cgroup: None,
+                timeout_ms: None,
+                foreground: true,
+            },
+            shipped: Vec::new(),
+            check_exit,
+        }
+    }
+
+    fn guest(msg: GuestMsg) -> TimedEvent {
+        TimedEvent::new(0, Event::Guest { msg })
+    }
+
+    fn out(name: &str, stream: Stream, data: &str) -> TimedEvent {
+        guest(GuestMsg::PayloadOutput {
+            name: name.into(),
+            stream,
+            data: data.into(),
+        })
+    }
+
+    fn exited(name: &str, exit: ExitStatus, stopped: bool) -> TimedEvent {
+        guest(GuestMsg::PayloadExited {
+            name: name.into(),
+            exit,
+            stopped,
+            uptime_ms: 7,
+        })
+    }
+
+    #[test]
+    fn output_is_joined_per_payload_and_stream() {
+        let events = vec![
+            out("a", Stream::Stdout, "hel"),
+            out("b", Stream::Stdout, "other"),
+            out("a", Stream::Stderr, "warn\n"),
+            out("a", Stream::Stdout, "lo\n"),
+            exited("a", ExitStatus::Exited { code: 0 }, false),
+        ];
+        let r = results(&[plan("a", true), plan("b", true)], &events);
+        assert_eq!(r[0].stdout, "hello\n");
+        assert_eq!(r[0].stderr, "warn\n");
+        assert_eq!(r[0].command, ["/usr/bin/a", "-x"]);
+        assert_eq!(
+            (r[0].exit, r[0].ended_ms),
+            (Some(ExitStatus::Exited { code: 0 }), Some(7))
+        );
+        assert_eq!(r[1].exit, None);
+        assert!(findings(&r).is_empty(), "a passed and b never ended");
+    }
+
+    #[test]
+    fn failures_that_count() {
+        let cases = [
+            (ExitStatus::Exited { code: 0 }, false, true, false),
+            (ExitStatus::Exited { code: 2 }, false, true, true),
+            (ExitStatus::Exited { code: 2 }, false, false, false),
+            (ExitStatus::TimedOut, false, true, true),
+            (
+                ExitStatus::Signaled {
+                    signal: 15,
+                    core_dumped: false,
+                },
+                true,
+                true,
+                false,
+            ),
+            (
+                ExitStatus::Signaled {
+                    signal: 9,
+                    core_dumped: false,
+                },
+                false,
+                true,
+                true,
+            ),
+        ];
+        for (exit, stopped, check, fails) in cases {
+            let events = vec![
+                out("p", Stream::Stderr, "boom\n"),
+                exited("p", exit, stopped),
+            ];
+            let r = results(&[plan("p", check)], &events);
+            let f = findings(&r);
+            assert_eq!(
+                !f.is_empty(),
+                fails,
+                "{exit:?} stopped={stopped} check={check}"
+            );
+            if fails {
+                assert_eq!(f[0].class, PAYLOAD_FAILED);
+                assert_eq!(f[0].evidence, ["boom"]);
+                let mut v = Verdict {
+                    outcome: Outcome::Pass,
+                    findings: Vec::new(),
+                };
+                judge(&mut v, &r);
+                assert_eq!(v.outcome, Outcome::Fail);
+            }
+        }
+    }
+
+    #[test]
+    fn tail_cuts_at_a_character() {
+        assert_eq!(tail("abc", 10), "abc");
+        assert_eq!(tail("abcdef", 2), "ef");
+        assert_eq!(tail("a\u{e9}b", 2), "b");
+    }
+}

@@ -1,0 +1,215 @@
+//! End-to-end: payloads in `run`, `ktstr-vm exec` and `ktstr-vm shell`,
+//! booting the cached kernel under TCG.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn stress_ng_payload_under_scx_simple_reaches_the_result() {
+    let k = kernel_path();
+    let (code, r) = run_json(
+        "payload-stress-ng",
+        &[
+            "--kernel",
+            &k,
+            "-s",
+            "scx_simple",
+            "--cpus",
+            "2",
+            "--duration",
+            "30s",
+            "--workers",
+            "2",
+            "--payload",
+            "stress-ng --cpu 2 --timeout 2s --metrics-brief",
+        ],
+    );
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["scheduler"]["ops"], "simple");
+    let p = &r["payloads"][0];
+    assert_eq!(p["name"], "stress-ng", "{p:#}");
+    assert_eq!(
+        p["exit"],
+        serde_json::json!({"kind": "exited", "code": 0}),
+        "{p:#}"
+    );
+    assert_eq!(p["stopped"], false);
+    // stress-ng reports its run on stderr; the foreground payload ended
+    // the workload long before the 30 s duration.
+    let out = format!("{}{}", p["stdout"], p["stderr"]);
+    assert!(out.contains("successful run completed"), "{out}");
+    assert!(r["duration_ms"].as_u64().unwrap() >= 30_000);
+    assert!(
+        r["wall_ms"].as_u64().unwrap() < 25_000,
+        "the payload's end should end the run: {r:#}"
+    );
+}
+
+#[test]
+fn failing_payload_fails_the_run_unless_ignored() {
+    let k = kernel_path();
+    let args = [
+        "--kernel",
+        &k,
+        "--cpus",
+        "2",
+        "--duration",
+        "20s",
+        "--workers",
+        "1",
+    ];
+    let payload = ["--payload", "sh -c 'echo out; echo err >&2; exit 3'"];
+    let (code, r) = run_json("payload-fails", &[&args[..], &payload[..]].concat());
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(classes(&r), ["payload-failed"], "{r:#}");
+    assert_eq!(r["payloads"][0]["exit"]["code"], 3);
+    assert_eq!(r["payloads"][0]["stdout"], "out\n");
+    assert_eq!(r["payloads"][0]["stderr"], "err\n");
+    let (code, r) = run_json(
+        "payload-ignored",
+        &[&args[..], &payload[..], &["--payload-ignore-exit"]].concat(),
+    );
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["payloads"][0]["exit"]["code"], 3);
+}
+
+#[test]
+fn background_payload_is_stopped_not_failed() {
+    let k = kernel_path();
+    let (code, r) = run_json(
+        "payload-bg",
+        &[
+            "--kernel",
+            &k,
+            "--cpus",
+            "2",
+            "--duration",
+            "2s",
+            "--workers",
+            "1",
+            "--payload-bg",
+            "sleep 60",
+        ],
+    );
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["payloads"][0]["stopped"], true, "{r:#}");
+}
+
+fn exec(args: &[&str]) -> std::process::Output {
+    let k = kernel_path();
+    let mut all = vec!["exec", "--kernel", &k, "--cpus", "2"];
+    all.extend_from_slice(args);
+    ktstr(&all)
+}
+
+#[test]
+fn exec_returns_the_command_exit_code_and_output() {
+    let out = exec(&["--", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = exec(&[
+        "--",
+        "sh",
+        "-c",
+        "echo to-stdout; echo to-stderr >&2; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to-stdout\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to-stderr\n"));
+}
+
+#[test]
+fn exec_with_scheduler_sees_it_attached() {
+    let out = exec(&[
+        "-s",
+        "scx_simple",
+        "--",
+        "sh",
+        "-c",
+        "cat /sys/kernel/sched_ext/root/ops",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "simple\n");
+}
+
+#[test]
+fn exec_timeout_and_missing_command() {
+    let out = exec(&["--timeout", "1s", "--", "sleep", "30"]);
+    assert_eq!(out.status.code(), Some(124));
+    let out = exec(&["--", "/no/such/guest/binary"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/guest/binary"));
+    let out = exec(&["--", "no-such-command-on-the-host"]);
+    assert_eq!(out.status.code(), Some(129));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found on the host PATH"));
+}
+
+#[test]
+fn shell_refuses_without_a_terminal() {
+    let k = kernel_path();
+    let out = ktstr(&["shell", "--kernel", &k]);
+    assert_eq!(out.status.code(), Some(129));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
+}
+
+/// Reads from the pty until `want` shows up (or panics at the deadline).
+fn read_until(master: &mut std::fs::File, seen: &mut String, want: &str, deadline: Instant) {
+    let mut buf = [0u8; 4096];
+    while !seen.contains(want) {
+        assert!(
+            Instant::now() < deadline,
+            "no {want:?} on the console; got:\n{seen}"
+        );
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&*master),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => panic!("console closed before {want:?}; got:\n{seen}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+}
+
+#[test]
+fn shell_through_a_pty_reads_the_scheduler_back() {
+    let k = kernel_path();
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave: OwnedFd = pty.slave;
+    let mut child = bin()
+        .args(["shell", "--kernel", &k, "--cpus", "2", "-s", "scx_simple"])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .expect("spawning ktstr-vm shell");
+    let mut master = std::fs::File::from(pty.master);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "ktstr-vm:/# ", deadline);
+    master
+        .write_all(b"echo ops=$(cat /sys/kernel/sched_ext/root/ops)\n")
+        .unwrap();
+    read_until(&mut master, &mut seen, "ops=simple", deadline);
+    master.write_all(b"exit\n").unwrap();
+    read_until(&mut master, &mut seen, "PASS", deadline);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ktstr-vm shell did not end; console:\n{seen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{seen}");
+}
