@@ -78,6 +78,33 @@ pub fn worker_violations(w: &WorkerReport, release: u64, timeline: &[(u64, &[u32
             ));
         }
     }
+    // A worker that stays on a CPU its cgroup lost logs no migration: check
+    // where it was `grace` after every change of its allowed CPUs.
+    for (i, (at, cpus)) in timeline.iter().enumerate().skip(1) {
+        let t = at + grace;
+        if cpus.is_empty() || timeline.get(i + 1).is_some_and(|next| next.0 <= t) {
+            continue;
+        }
+        let since = t.saturating_sub(release);
+        let cpu = w
+            .migration_log
+            .iter()
+            .take_while(|m| m.at_ns <= since)
+            .last()
+            .map(|m| m.to)
+            .or(first);
+        match cpu {
+            // Beyond the log's cap the CPU at `t` is unknown.
+            _ if w.migration_log.len() >= ktstr_guest::workload::MAX_MIGRATION_LOG => {}
+            Some(cpu) if !cpus.contains(&cpu) => out.push(format!(
+                "still on CPU {cpu} at {:.3} s, {:.0} ms after its CPUs became {}",
+                since as f64 / 1e9,
+                grace as f64 / 1e6,
+                format_cpu_list(cpus)
+            )),
+            _ => {}
+        }
+    }
     let ever: BTreeSet<u32> = timeline.iter().flat_map(|(_, c)| c.iter().copied()).collect();
     let never: Vec<u32> = w.cpus_used.iter().copied().filter(|c| !ever.contains(c)).collect();
     // Past the migration log's cap only the set of CPUs is known.

@@ -360,3 +360,17 @@ fn step_errors_and_unfinished_scenarios_are_inconclusive() {
     // When the run already failed (scheduler died), that is the reason.
     assert!(judge_scenario(&p, &r, true).problems.is_empty());
 }
+
+#[test]
+fn isolation_flags_a_worker_that_stays_on_a_lost_cpu() {
+    // On CPU 1 from the start; its CPUs become 2-3 at 2 s; it never moves.
+    let mut w = worker(0, 0, 0.9);
+    w.cpus_used = vec![1];
+    let a = isolation::isolation(&moved_run(w.clone()), &limits());
+    assert_eq!(a.outcome, Outcome::Fail);
+    assert!(a.offenders[0].contains("still on CPU 1 at 2.100 s, 100 ms after its CPUs became 2-3"), "{:?}", a.offenders);
+    // Moved within the grace: fine.
+    w.cpus_used = vec![1, 2];
+    w.migration_log = vec![migration(2 * SEC + 50_000_000, 1, 2)];
+    assert_eq!(isolation::isolation(&moved_run(w), &limits()).outcome, Outcome::Pass);
+}

@@ -88,9 +88,13 @@ fn no_init(f: &Facts, input: &JudgeInput) -> Finding {
 
 fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
     let mut out = Vec::new();
+    let no_scx_evidence = || {
+        let release = f.hello.map_or("?", |(r, _)| r);
+        vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")]
+    };
     for (stage, message) in &f.errors {
         let finding = if *stage == "scheduler" && message.contains("no sched_ext") {
-            Finding::new(Class::NoSchedExt, message.to_string(), vec![])
+            Finding::new(Class::NoSchedExt, message.to_string(), no_scx_evidence())
         } else if *stage == "scheduler" {
             Finding::new(Class::SchedulerLoadFailed, message.to_string(), vec![])
         } else {
@@ -100,7 +104,7 @@ fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
     }
     if let Some((_, false)) = f.hello {
         if input_needs_scx(f) && !out.iter().any(|x| x.class == Class::NoSchedExt) {
-            out.push(Finding::new(Class::NoSchedExt, "the kernel has no sched_ext", vec![]));
+            out.push(Finding::new(Class::NoSchedExt, "the kernel has no sched_ext", no_scx_evidence()));
         }
     }
     out

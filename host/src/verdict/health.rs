@@ -9,8 +9,10 @@ use super::{Class, Finding, JudgeInput};
 
 /// Console lines kept after a trouble line (the report, the backtrace).
 const AFTER: usize = 15;
-/// Console lines kept before a panic (what led to it: an Oops, a sysrq).
+/// Console lines kept before a panic (what led to it: an Oops, a sysrq),
+/// when logged at most [`BEFORE_PANIC_MS`] earlier.
 const BEFORE_PANIC: usize = 10;
+const BEFORE_PANIC_MS: u64 = 1000;
 
 /// One finding per class, for its first line.
 pub(super) fn kernel_health(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
@@ -45,8 +47,16 @@ fn context(console: &[&str], line: &str, class: Class, fallback: impl FnOnce() -
     let Some(pos) = console.iter().position(|l| l.contains(needle)) else {
         return fallback();
     };
-    let before = if class == Class::KernelPanic { BEFORE_PANIC } else { 0 };
-    let from = pos.saturating_sub(before);
+    let mut from = pos;
+    if class == Class::KernelPanic {
+        let at = console_ts_ms(console[pos]).unwrap_or(0);
+        while from > 0
+            && pos - from < BEFORE_PANIC
+            && console_ts_ms(console[from - 1]).is_some_and(|t| t + BEFORE_PANIC_MS >= at)
+        {
+            from -= 1;
+        }
+    }
     let to = (pos + 1 + AFTER).min(console.len());
     let mut ev: Vec<String> = console[from..to]
         .iter()
