@@ -6,4 +6,5 @@
 # Cache location: $KTSTR_VM_CACHE_DIR, else ~/.cache/ktstr-vm.
 set -eu
 cd "$(dirname "$0")/.."
-exec cargo run --quiet --release -p ktstr-vm -- kernel build "$@"
+# Debug profile: the same build the test suite uses, so CI compiles once.
+exec cargo run --quiet -p ktstr-vm -- kernel build "$@"

@@ -106,3 +106,33 @@ fn usage_errors_abort_a_bisect() {
     let out = ktstr(&["--topology", "3n4l2c1t"]);
     assert_eq!(out.status.code(), Some(129));
 }
+
+#[test]
+fn ctrl_c_kills_qemu_and_keeps_artifacts() {
+    let k = kernel_path();
+    let dir = artifacts("interrupt");
+    let child = bin()
+        .args(["run", "--kernel", &k, "--duration", "30s", "--artifacts", dir.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    // Wait until the guest is up, so QEMU certainly runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(dir.join("guest.jsonl")).unwrap_or_default().contains("workload_started") {
+        assert!(std::time::Instant::now() < deadline, "guest never started its workload");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(classes(&result), ["interrupted"]);
+    // No QEMU of this run survives: none has our artifact dir on its command line.
+    let needle = dir.to_str().unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(!(cmdline.contains("qemu-system") && cmdline.contains(needle)), "QEMU left behind: {cmdline}");
+    }
+}
