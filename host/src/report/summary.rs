@@ -99,8 +99,8 @@ fn worker_table(workers: &[WorkerReport]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "  {:<6} {:<14} {:<10} {:>12} {:>9} {:>9} {:>6} {:<10} {:>9}",
-        "worker", "type", "cgroup", "work units", "cpu", "off-cpu", "migr", "cpus", "max gap"
+        "  {:<6} {:<14} {:<10} {:>12} {:>9} {:>9} {:>6} {:<10} {:>9} {:>9}",
+        "worker", "type", "cgroup", "work units", "cpu", "off-cpu", "migr", "cpus", "max gap", "wake p99"
     );
     for w in workers {
         let exit = match w.exit {
@@ -109,7 +109,7 @@ fn worker_table(workers: &[WorkerReport]) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:<6} {:<14} {:<10} {:>12} {:>9} {:>9} {:>6} {:<10} {:>9}{}",
+            "  {:<6} {:<14} {:<10} {:>12} {:>9} {:>9} {:>6} {:<10} {:>9} {:>9}{}",
             format!("{}.{}", w.group, w.index),
             w.work_type,
             if w.cgroup.is_empty() { "-" } else { &w.cgroup },
@@ -119,6 +119,7 @@ fn worker_table(workers: &[WorkerReport]) -> String {
             w.migrations,
             cpu_list(&w.cpus_used),
             w.max_gap.map_or("-".to_string(), |g| ns(g.len_ns)),
+            if w.wake_latency.count == 0 { "-".to_string() } else { ns(w.wake_latency.p99_ns) },
             exit
         );
     }

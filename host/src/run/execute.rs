@@ -103,6 +103,7 @@ pub fn execute(plan: &RunPlan, cache: &CacheDir, opts: RunOptions) -> Result<Com
         expected_topology: Some(&expected),
         console: &console,
         qemu_log: &qemu_log,
+        workerless: plan.workload.groups.is_empty() && plan.scenarios.is_empty(),
     });
     crate::payload::result::judge(&mut verdict, &crate::payload::result::results(&plan.payloads, &events));
     let scenarios = crate::assert::judge_run(&plan.scenarios, &events, &mut verdict);

@@ -145,7 +145,7 @@ impl RunPlan {
         };
         let topology = TopologySpec::parse(&req.topology)?.validate(Some(req.memory_mib))?;
         let accel = accel::choose(req.accel, &KvmProbe::host())?;
-        let mut workload = workload(req)?;
+        let mut workload = workload(req, topology.vcpus())?;
         let scenarios = crate::scenario::plan_all(&req.scenarios, &req.asserts, &topology.expected(), accel.accel)?;
         if !scenarios.is_empty() {
             workload.duration_ms = crate::scenario::run_ms(&scenarios);
@@ -207,7 +207,10 @@ fn default_timeout(tcg: bool, vcpus: u32, duration: Duration, attach: Duration, 
     boot + attach + duration + grace + Duration::from_secs(15)
 }
 
-fn workload(req: &RunRequest) -> Result<WorkloadConfig, PlanError> {
+/// One group per `--work-type`. Without `--workers`, a group gets one
+/// worker per vCPU, rounded up to whole units of its group size (a
+/// fan-out of 4 needs 5 workers) so the default never fails validation.
+fn workload(req: &RunRequest, vcpus: u32) -> Result<WorkloadConfig, PlanError> {
     let names: Vec<&str> = if req.work_types.is_empty() {
         vec!["spin_wait"]
     } else {
@@ -216,8 +219,10 @@ fn workload(req: &RunRequest) -> Result<WorkloadConfig, PlanError> {
     let mut groups = Vec::new();
     for name in names {
         let work_type = WorkType::from_name(name).map_err(|e| PlanError::Workload(e.to_string()))?;
+        let unit = work_type.group_size().max(1);
+        let workers = req.workers.unwrap_or_else(|| vcpus.max(1).div_ceil(unit) * unit);
         groups.push(WorkSpec {
-            workers: req.workers,
+            workers: Some(workers),
             ..WorkSpec::new(work_type)
         });
     }

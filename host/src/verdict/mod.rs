@@ -144,6 +144,8 @@ pub struct JudgeInput<'a> {
     pub console: &'a str,
     /// QEMU's own stderr (may be empty).
     pub qemu_log: &'a str,
+    /// The plan has no worker groups (`exec`, `shell`): no reports are due.
+    pub workerless: bool,
 }
 
 /// Judges a run.

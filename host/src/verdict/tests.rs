@@ -71,6 +71,7 @@ fn judge_events(events: &[TimedEvent], sched: bool, console: &str) -> Verdict {
         expected_topology: None,
         console,
         qemu_log: "",
+        workerless: false,
     })
 }
 
