@@ -38,6 +38,14 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::kernel::cli::KernelCmd,
     },
+    /// Find the commit that broke a test, in a kernel tree or a scheduler repository
+    #[command(after_help = "Runs `git bisect run` with this test at every step. A kernel tree is built in place \
+(incrementally); a scheduler repository runs --build and tests the --scheduler path it produced. \
+Commits that do not build or boot are skipped (125).")]
+    Bisect(crate::bisect::BisectArgs),
+    /// One step of `bisect`: build the checked-out commit and test it (used by git bisect run)
+    #[command(hide = true)]
+    BisectStep(crate::bisect::BisectArgs),
     /// List and show synthetic topologies
     Topo {
         #[command(subcommand)]

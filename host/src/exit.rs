@@ -99,6 +99,12 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
         if cause.downcast_ref::<crate::payload::PayloadError>().is_some() {
             return ExitCode::Usage;
         }
+        if let Some(e) = cause.downcast_ref::<crate::bisect::BisectError>() {
+            return match e {
+                crate::bisect::BisectError::Git { .. } => ExitCode::Environment,
+                _ => ExitCode::Usage,
+            };
+        }
         if cause.downcast_ref::<RunError>().is_some() {
             return ExitCode::Environment;
         }

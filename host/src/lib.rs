@@ -6,6 +6,7 @@
 //! with [`exit`] deciding the process exit code.
 
 pub mod assert;
+pub mod bisect;
 pub mod cache_dir;
 pub mod cli;
 pub mod commands;

@@ -45,6 +45,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         None => run(&cli.run, &cache),
         Some(Command::Run(args)) => run(&args, &cache),
         Some(Command::Kernel { cmd }) => ktstr_vm::kernel::cli::run(cmd, &cache).map(|()| ExitCode::Pass),
+        Some(Command::Bisect(args)) => bisect(&args),
+        Some(Command::BisectStep(args)) => match ktstr_vm::bisect::prepare_step(&args, &cache) {
+            Ok(run_args) => run(&run_args, &cache),
+            Err(e) => {
+                eprintln!("ktstr-vm bisect-step: {e}; skipping this commit");
+                Ok(ExitCode::CannotTest)
+            }
+        },
         Some(Command::Topo { cmd }) => ktstr_vm::topology::cli::run(cmd).map(|()| ExitCode::Pass),
         Some(Command::Scenarios { cmd }) => ktstr_vm::scenario::cli::run(cmd).map(|()| ExitCode::Pass),
         Some(Command::Exec(_) | Command::Shell(_)) => unreachable!("exec and shell exit with the guest's code: see main"),
@@ -74,4 +82,19 @@ fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
     }
     ktstr_vm::report::ci::github(&done.result);
     Ok(done.exit)
+}
+
+fn bisect(args: &ktstr_vm::bisect::BisectArgs) -> anyhow::Result<ExitCode> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let outcome = ktstr_vm::bisect::drive(args, &argv)?;
+    match &outcome.first_bad {
+        Some(commit) => {
+            println!("ktstr-vm bisect: first bad commit: {commit} {}", outcome.subject.as_deref().unwrap_or(""));
+            Ok(ExitCode::Pass)
+        }
+        None => {
+            println!("ktstr-vm bisect: no single first bad commit (skipped commits or an error):\n{}", outcome.log);
+            Ok(ExitCode::CannotTest)
+        }
+    }
 }

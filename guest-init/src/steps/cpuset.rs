@@ -40,7 +40,12 @@ pub enum CpusetError {
     #[error("range({from}, {to}): need 0 <= from < to <= 1")]
     BadRange { from: f64, to: f64 },
     #[error("{what}({index}, {of}): need index < of and 1 <= of <= {cpus} (the online CPUs)")]
-    BadPart { what: &'static str, index: u32, of: u32, cpus: usize },
+    BadPart {
+        what: &'static str,
+        index: u32,
+        of: u32,
+        cpus: usize,
+    },
     #[error("overlap frac {frac}: need 0 <= frac <= 1")]
     BadFrac { frac: f64 },
     #[error("CPU(s) {missing} are not online; online CPUs are {online}")]
@@ -69,8 +74,11 @@ impl CpusetSpec {
                     nodes: topo.nodes.iter().map(|x| x.id).collect(),
                 })?,
             CpusetSpec::Range { from, to } => {
-                if !(0.0..1.0).contains(from) || !(*to > *from && *to <= 1.0) {
-                    return Err(CpusetError::BadRange { from: *from, to: *to });
+                if !((0.0..1.0).contains(from) && *to > *from && *to <= 1.0) {
+                    return Err(CpusetError::BadRange {
+                        from: *from,
+                        to: *to,
+                    });
                 }
                 let start = ((from * n as f64).round() as usize).min(n - 1);
                 let end = ((to * n as f64).round() as usize).clamp(start + 1, n);
@@ -95,7 +103,11 @@ impl CpusetSpec {
                 if list.is_empty() {
                     return Err(CpusetError::Empty);
                 }
-                let missing: Vec<u32> = list.iter().copied().filter(|c| !online.contains(c)).collect();
+                let missing: Vec<u32> = list
+                    .iter()
+                    .copied()
+                    .filter(|c| !online.contains(c))
+                    .collect();
                 if !missing.is_empty() {
                     return Err(CpusetError::Offline {
                         missing: format_cpu_list(&missing),
@@ -115,7 +127,12 @@ impl CpusetSpec {
 /// First CPU position and size of part `index` of `of`.
 fn part(index: u32, of: u32, n: usize, what: &'static str) -> Result<(usize, usize), CpusetError> {
     if of == 0 || index >= of || of as usize > n {
-        return Err(CpusetError::BadPart { what, index, of, cpus: n });
+        return Err(CpusetError::BadPart {
+            what,
+            index,
+            of,
+            cpus: n,
+        });
     }
     let size = n / of as usize;
     Ok((index as usize * size, size))
@@ -152,7 +169,11 @@ impl std::str::FromStr for CpusetSpec {
         let args_text = rest
             .strip_suffix(')')
             .ok_or_else(|| format!("cpuset {t:?}: missing ')'"))?;
-        let args: Vec<&str> = args_text.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+        let args: Vec<&str> = args_text
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect();
         let name = name.trim();
         let bad = |want: &str| format!("cpuset {t:?}: {name} takes {want}");
         let int = |s: &str| s.parse::<u32>().map_err(|_| bad("whole numbers here"));
@@ -160,8 +181,14 @@ impl std::str::FromStr for CpusetSpec {
         match (name, args.as_slice()) {
             ("llc", [i]) => Ok(CpusetSpec::Llc(int(i)? as usize)),
             ("numa", [i]) => Ok(CpusetSpec::Numa(int(i)?)),
-            ("range", [a, b]) => Ok(CpusetSpec::Range { from: num(a)?, to: num(b)? }),
-            ("disjoint", [i, of]) => Ok(CpusetSpec::Disjoint { index: int(i)?, of: int(of)? }),
+            ("range", [a, b]) => Ok(CpusetSpec::Range {
+                from: num(a)?,
+                to: num(b)?,
+            }),
+            ("disjoint", [i, of]) => Ok(CpusetSpec::Disjoint {
+                index: int(i)?,
+                of: int(of)?,
+            }),
             ("overlap", [i, of, fr]) => Ok(CpusetSpec::Overlap {
                 index: int(i)?,
                 of: int(of)?,
@@ -209,14 +236,20 @@ impl<'de> Deserialize<'de> for CpusetSpec {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CpusetSpec, E> {
                 v.parse().map_err(E::custom)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<CpusetSpec, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CpusetSpec, A::Error> {
                 let mut cpus = Vec::new();
                 while let Some(c) = seq.next_element::<u32>()? {
                     cpus.push(c);
                 }
                 Ok(CpusetSpec::Cpus(cpus))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<CpusetSpec, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CpusetSpec, A::Error> {
                 let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(match t {
                     Table::Llc(i) => CpusetSpec::Llc(i),

@@ -59,7 +59,13 @@ struct Executor<'a> {
 
 /// Runs scenario `index` to the end. `false` when the scheduler died and
 /// the run must stop (the workers were still stopped and reported).
-pub fn run(index: u32, spec: &ScenarioSpec, topo: &Topology, root: &Path, env: &mut dyn StepEnv) -> bool {
+pub fn run(
+    index: u32,
+    spec: &ScenarioSpec,
+    topo: &Topology,
+    root: &Path,
+    env: &mut dyn StepEnv,
+) -> bool {
     let mut ex = Executor {
         index,
         fs: CgroupFs::new(root),
@@ -120,10 +126,13 @@ impl Executor<'_> {
             self.made.insert(top.to_string());
         }
         if let Some(spec) = &def.cpuset {
-            let cpus = spec.resolve(self.topo).map_err(|e| format!("cgroup {}: {e}", def.name))?;
+            let cpus = spec
+                .resolve(self.topo)
+                .map_err(|e| format!("cgroup {}: {e}", def.name))?;
             self.fs.set_cpus(&def.name, &cpus)?;
         }
-        self.spawn(&def.name, &def.workers).map_err(|e| format!("cgroup {}: {e}", def.name))
+        self.spawn(&def.name, &def.workers)
+            .map_err(|e| format!("cgroup {}: {e}", def.name))
     }
 
     fn spawn(&mut self, cgroup: &str, specs: &[WorkSpec]) -> Result<Option<Live>, String> {
@@ -142,7 +151,8 @@ impl Executor<'_> {
             duration_ms: 0,
             groups: groups.clone(),
         };
-        let handle = WorkloadHandle::spawn(&config, self.topo, Some(self.fs.root())).map_err(|e| e.to_string())?;
+        let handle = WorkloadHandle::spawn(&config, self.topo, Some(self.fs.root()))
+            .map_err(|e| e.to_string())?;
         let first = self.next_group;
         self.next_group += count;
         Ok(Some(Live {
@@ -211,7 +221,8 @@ impl Executor<'_> {
                     None => online_cpus(self.topo),
                 };
                 for tid in self.fs.threads(cgroup) {
-                    set_thread_affinity_of(tid, &mask).map_err(|e| format!("tid {tid}: sched_setaffinity: {e}"))?;
+                    set_thread_affinity_of(tid, &mask)
+                        .map_err(|e| format!("tid {tid}: sched_setaffinity: {e}"))?;
                 }
                 for l in self.live.iter_mut().filter(|l| l.cgroup == *cgroup) {
                     l.affinity = cpus.as_ref().map(|_| mask.clone());
@@ -291,14 +302,25 @@ impl Executor<'_> {
             let cpuset = self.fs.effective_cpus(&l.cgroup);
             let cpus = match &l.affinity {
                 Some(mask) => {
-                    let both: Vec<u32> = cpuset.iter().copied().filter(|c| mask.contains(c)).collect();
-                    if both.is_empty() { cpuset } else { both }
+                    let both: Vec<u32> = cpuset
+                        .iter()
+                        .copied()
+                        .filter(|c| mask.contains(c))
+                        .collect();
+                    if both.is_empty() {
+                        cpuset
+                    } else {
+                        both
+                    }
                 }
                 None => cpuset,
             };
             let is_frozen = self.frozen.iter().any(|f| in_tree(&l.cgroup, f));
             for group in l.first..l.first + l.count {
-                allowed.push(GroupCpus { group, cpus: cpus.clone() });
+                allowed.push(GroupCpus {
+                    group,
+                    cpus: cpus.clone(),
+                });
                 if is_frozen {
                     frozen.push(group);
                 }
@@ -330,7 +352,10 @@ impl Executor<'_> {
 
 /// `cgroup` is `top` or below it.
 fn in_tree(cgroup: &str, top: &str) -> bool {
-    cgroup == top || cgroup.strip_prefix(top).is_some_and(|rest| rest.starts_with('/'))
+    cgroup == top
+        || cgroup
+            .strip_prefix(top)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
@@ -342,7 +367,10 @@ fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
 fn set_thread_affinity_of(tid: i32, cpus: &[u32]) -> std::io::Result<()> {
     // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus.iter().filter(|&&c| (c as usize) < libc::CPU_SETSIZE as usize) {
+    for &cpu in cpus
+        .iter()
+        .filter(|&&c| (c as usize) < libc::CPU_SETSIZE as usize)
+    {
         // SAFETY: index checked against the set size.
         unsafe { libc::CPU_SET(cpu as usize, &mut set) };
     }
@@ -354,7 +382,10 @@ fn set_thread_affinity_of(tid: i32, cpus: &[u32]) -> std::io::Result<()> {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out pointer.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

@@ -23,11 +23,7 @@ impl Millis {
             "" | "ms" => 1.0,
             "s" => 1_000.0,
             "m" | "min" => 60_000.0,
-            other => {
-                return Err(format!(
-                    "{text:?}: unknown unit {other:?}; use ms, s or m"
-                ))
-            }
+            other => return Err(format!("{text:?}: unknown unit {other:?}; use ms, s or m")),
         };
         Ok(Millis((value * scale).round() as u64))
     }

@@ -72,7 +72,10 @@ pub enum Op {
         cpus: Option<CpusetSpec>,
     },
     /// Start more workers in an existing cgroup.
-    SpawnWorkers { cgroup: String, workers: Vec<WorkSpec> },
+    SpawnWorkers {
+        cgroup: String,
+        workers: Vec<WorkSpec>,
+    },
     /// Stop the cgroup's workers (reports kept); the cgroup stays.
     StopWorkers { cgroup: String },
     /// `cgroup.freeze` = 1.
@@ -129,7 +132,10 @@ impl Op {
 
     /// Whether the op touches the scheduler (gaps around it are expected).
     pub fn is_scheduler_op(&self) -> bool {
-        matches!(self, Op::DetachScheduler | Op::AttachScheduler | Op::RestartScheduler)
+        matches!(
+            self,
+            Op::DetachScheduler | Op::AttachScheduler | Op::RestartScheduler
+        )
     }
 }
 

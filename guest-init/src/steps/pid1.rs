@@ -86,7 +86,10 @@ impl StepEnv for Env<'_> {
     }
 
     fn detach_scheduler(&mut self) -> Result<(), String> {
-        let s = self.sched.take().ok_or("no scheduler is attached (an EEVDF run, or already detached)")?;
+        let s = self
+            .sched
+            .take()
+            .ok_or("no scheduler is attached (an EEVDF run, or already detached)")?;
         let grace = Duration::from_millis(self.cfg.map_or(0, |c| c.stop_grace_ms));
         let (exit, requested, at_ms) = s.stop(grace);
         self.rep.send(&GuestMsg::SchedulerExited {
@@ -101,7 +104,9 @@ impl StepEnv for Env<'_> {
         self.expected = sched_ext_state();
         match self.expected.0.as_str() {
             "disabled" => Ok(()),
-            other => Err(format!("sched_ext is still {other:?} {DETACH_SETTLE:?} after the scheduler exited")),
+            other => Err(format!(
+                "sched_ext is still {other:?} {DETACH_SETTLE:?} after the scheduler exited"
+            )),
         }
     }
 
@@ -109,8 +114,11 @@ impl StepEnv for Env<'_> {
         if self.sched.is_some() {
             return Err("the scheduler is already attached".into());
         }
-        let cfg = self.cfg.ok_or("this run has no --scheduler (EEVDF): nothing to attach")?;
-        let mut s = Scheduler::start(cfg, self.rep).map_err(|e| format!("cannot start {}: {e}", cfg.path))?;
+        let cfg = self
+            .cfg
+            .ok_or("this run has no --scheduler (EEVDF): nothing to attach")?;
+        let mut s = Scheduler::start(cfg, self.rep)
+            .map_err(|e| format!("cannot start {}: {e}", cfg.path))?;
         match s.wait_attached(Duration::from_millis(cfg.attach_timeout_ms)) {
             Attach::Attached { ops } => {
                 self.rep.send(&GuestMsg::SchedulerAttached {
@@ -141,7 +149,9 @@ impl StepEnv for Env<'_> {
                     requested,
                     uptime_ms: at_ms,
                 });
-                Err(format!("the scheduler did not attach (sched_ext state {state})"))
+                Err(format!(
+                    "the scheduler did not attach (sched_ext state {state})"
+                ))
             }
         }
     }

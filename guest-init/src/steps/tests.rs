@@ -43,22 +43,49 @@ fn cpuset_specs_resolve_against_the_topology() {
 
 #[test]
 fn cpuset_specs_name_what_is_missing() {
-    assert_eq!(r("llc(4)"), Err(CpusetError::NoSuchLlc { index: 4, count: 4 }));
-    assert!(matches!(r("numa(2)"), Err(CpusetError::NoSuchNode { node: 2, .. })));
-    assert!(matches!(r("range(0.5, 0.5)"), Err(CpusetError::BadRange { .. })));
-    assert!(matches!(r("disjoint(2, 2)"), Err(CpusetError::BadPart { .. })));
-    assert!(matches!(r("disjoint(0, 9)"), Err(CpusetError::BadPart { .. })));
-    assert!(matches!(r("overlap(0, 2, 1.5)"), Err(CpusetError::BadFrac { .. })));
+    assert_eq!(
+        r("llc(4)"),
+        Err(CpusetError::NoSuchLlc { index: 4, count: 4 })
+    );
+    assert!(matches!(
+        r("numa(2)"),
+        Err(CpusetError::NoSuchNode { node: 2, .. })
+    ));
+    assert!(matches!(
+        r("range(0.5, 0.5)"),
+        Err(CpusetError::BadRange { .. })
+    ));
+    assert!(matches!(
+        r("disjoint(2, 2)"),
+        Err(CpusetError::BadPart { .. })
+    ));
+    assert!(matches!(
+        r("disjoint(0, 9)"),
+        Err(CpusetError::BadPart { .. })
+    ));
+    assert!(matches!(
+        r("overlap(0, 2, 1.5)"),
+        Err(CpusetError::BadFrac { .. })
+    ));
     let off = r("7-9").unwrap_err();
-    assert_eq!(off.to_string(), "CPU(s) 8-9 are not online; online CPUs are 0-7");
+    assert_eq!(
+        off.to_string(),
+        "CPU(s) 8-9 are not online; online CPUs are 0-7"
+    );
 }
 
 #[test]
 fn cpuset_text_errors_suggest_the_kind() {
     let e = "lcc(0)".parse::<CpusetSpec>().unwrap_err();
     assert!(e.contains("did you mean \"llc\"?"), "{e}");
-    assert!("llc(0, 1)".parse::<CpusetSpec>().unwrap_err().contains("takes one index"));
-    assert!("llc(0".parse::<CpusetSpec>().unwrap_err().contains("missing ')'"));
+    assert!("llc(0, 1)"
+        .parse::<CpusetSpec>()
+        .unwrap_err()
+        .contains("takes one index"));
+    assert!("llc(0"
+        .parse::<CpusetSpec>()
+        .unwrap_err()
+        .contains("missing ')'"));
     assert!("x-y".parse::<CpusetSpec>().is_err());
 }
 
@@ -71,17 +98,38 @@ fn cpuset_string_and_table_forms_read_the_same() {
     let read = |json: &str| serde_json::from_str::<W>(json).map(|w| w.c);
     assert_eq!(read(r#"{"c": "llc(1)"}"#).unwrap(), CpusetSpec::Llc(1));
     assert_eq!(read(r#"{"c": {"llc": 1}}"#).unwrap(), CpusetSpec::Llc(1));
-    assert_eq!(read(r#"{"c": [1, 3]}"#).unwrap(), CpusetSpec::Cpus(vec![1, 3]));
+    assert_eq!(
+        read(r#"{"c": [1, 3]}"#).unwrap(),
+        CpusetSpec::Cpus(vec![1, 3])
+    );
     assert_eq!(
         read(r#"{"c": {"overlap": {"index": 0, "of": 2, "frac": 0.5}}}"#).unwrap(),
-        CpusetSpec::Overlap { index: 0, of: 2, frac: 0.5 }
+        CpusetSpec::Overlap {
+            index: 0,
+            of: 2,
+            frac: 0.5
+        }
     );
-    assert!(read(r#"{"c": {"lcc": 1}}"#).unwrap_err().to_string().contains("unknown variant"));
+    assert!(read(r#"{"c": {"lcc": 1}}"#)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown variant"));
     // Serialized as text, read back equal.
-    for spec in ["llc(1)", "numa(0)", "range(0.25, 0.75)", "disjoint(1, 3)", "overlap(0, 2, 0.5)", "0-3,6"] {
+    for spec in [
+        "llc(1)",
+        "numa(0)",
+        "range(0.25, 0.75)",
+        "disjoint(1, 3)",
+        "overlap(0, 2, 0.5)",
+        "0-3,6",
+    ] {
         let c: CpusetSpec = spec.parse().unwrap();
         let json = serde_json::to_string(&c).unwrap();
-        assert_eq!(serde_json::from_str::<CpusetSpec>(&json).unwrap(), c, "{spec}");
+        assert_eq!(
+            serde_json::from_str::<CpusetSpec>(&json).unwrap(),
+            c,
+            "{spec}"
+        );
     }
 }
 
@@ -94,8 +142,14 @@ fn millis_take_units_or_plain_numbers() {
     assert_eq!(Millis::parse("750"), Ok(Millis(750)));
     assert!(Millis::parse("2h").unwrap_err().contains("unknown unit"));
     assert!(Millis::parse("soon").is_err());
-    assert_eq!(serde_json::from_str::<Millis>("1200").unwrap(), Millis(1200));
-    assert_eq!(serde_json::from_str::<Millis>("\"3s\"").unwrap(), Millis(3000));
+    assert_eq!(
+        serde_json::from_str::<Millis>("1200").unwrap(),
+        Millis(1200)
+    );
+    assert_eq!(
+        serde_json::from_str::<Millis>("\"3s\"").unwrap(),
+        Millis(3000)
+    );
     assert!(serde_json::from_str::<Millis>("-1").is_err());
 }
 
@@ -122,7 +176,10 @@ fn scenario_spec_round_trips_on_the_wire() {
 
 #[test]
 fn suggestions_only_for_close_names() {
-    assert_eq!(suggest("set_cpusett", model::OP_NAMES), " (did you mean \"set_cpuset\"?)");
+    assert_eq!(
+        suggest("set_cpusett", model::OP_NAMES),
+        " (did you mean \"set_cpuset\"?)"
+    );
     assert_eq!(suggest("zzz", model::OP_NAMES), "");
 }
 
@@ -138,11 +195,17 @@ fn scenario_events_round_trip_inside_guest_messages() {
         },
         mono_ns: 7,
         uptime_ms: 9,
-        allowed: vec![GroupCpus { group: 0, cpus: vec![0, 1] }],
+        allowed: vec![GroupCpus {
+            group: 0,
+            cpus: vec![0, 1],
+        }],
         frozen: vec![0],
         errors: vec![],
     };
     let msg = crate::wire::GuestMsg::Scenario(Box::new(ev));
     let json = serde_json::to_string(&msg).unwrap();
-    assert_eq!(serde_json::from_str::<crate::wire::GuestMsg>(&json).unwrap(), msg);
+    assert_eq!(
+        serde_json::from_str::<crate::wire::GuestMsg>(&json).unwrap(),
+        msg
+    );
 }

@@ -21,7 +21,10 @@ const MIN_CPU_BOUND_SHARE: f64 = 0.05;
 /// Name of a worker in messages.
 pub fn who(w: &WorkerReport) -> String {
     let cg = if w.cgroup.is_empty() { "-" } else { &w.cgroup };
-    format!("worker {}.{} ({}, cgroup {cg}, tid {})", w.group, w.index, w.work_type, w.tid)
+    format!(
+        "worker {}.{} ({}, cgroup {cg}, tid {})",
+        w.group, w.index, w.work_type, w.tid
+    )
 }
 
 /// Nanoseconds `w` was frozen during its run.
@@ -75,7 +78,11 @@ pub fn not_starved(run: &ScenarioRun, lim: &Limits) -> Assertion {
         return a.off();
     }
     let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for w in run.workers.iter().filter(|w| plain(run, w) && w.exit == WorkerExit::Completed) {
+    for w in run
+        .workers
+        .iter()
+        .filter(|w| plain(run, w) && w.exit == WorkerExit::Completed)
+    {
         by_type.entry(&w.work_type).or_default().push(share(run, w));
     }
     let medians: BTreeMap<&str, f64> = by_type.into_iter().map(|(k, v)| (k, median(v))).collect();
@@ -85,7 +92,8 @@ pub fn not_starved(run: &ScenarioRun, lim: &Limits) -> Assertion {
             continue; // the verdict reports dead workers
         }
         if w.work_units == 0 {
-            a.offenders.push(format!("{}: no progress at all (0 work units)", who(w)));
+            a.offenders
+                .push(format!("{}: no progress at all (0 work units)", who(w)));
             worst = Some(0.0);
             continue;
         }
@@ -108,17 +116,26 @@ pub fn not_starved(run: &ScenarioRun, lim: &Limits) -> Assertion {
     }
     a.measured = worst;
     a.threshold = Some(lim.min_share_ratio);
-    a.judge(format!("every worker progressed with >= {} of its peers' median CPU share", lim.min_share_ratio))
+    a.judge(format!(
+        "every worker progressed with >= {} of its peers' median CPU share",
+        lim.min_share_ratio
+    ))
 }
 
 /// Worker groups (same cgroup, same spec) with at least two CPU-bound members.
-fn groups<'a>(run: &'a ScenarioRun) -> Vec<Vec<&'a WorkerReport>> {
+fn groups(run: &ScenarioRun) -> Vec<Vec<&WorkerReport>> {
     let mut map: BTreeMap<u32, Vec<&WorkerReport>> = BTreeMap::new();
-    for w in run.workers.iter().filter(|w| w.exit == WorkerExit::Completed && plain(run, w)) {
+    for w in run
+        .workers
+        .iter()
+        .filter(|w| w.exit == WorkerExit::Completed && plain(run, w))
+    {
         map.entry(w.group).or_default().push(w);
     }
     map.into_values()
-        .filter(|g| g.len() >= 2 && median(g.iter().map(|w| share(run, w)).collect()) >= MIN_CPU_BOUND_SHARE)
+        .filter(|g| {
+            g.len() >= 2 && median(g.iter().map(|w| share(run, w)).collect()) >= MIN_CPU_BOUND_SHARE
+        })
         .collect()
 }
 
@@ -131,8 +148,16 @@ pub fn fairness(run: &ScenarioRun, lim: &Limits) -> Assertion {
     let mut worst = None;
     for g in groups(run) {
         let shares: Vec<(f64, &WorkerReport)> = g.iter().map(|w| (share(run, w), *w)).collect();
-        let (lo, lo_w) = shares.iter().min_by(|a, b| a.0.total_cmp(&b.0)).copied().unwrap();
-        let (hi, hi_w) = shares.iter().max_by(|a, b| a.0.total_cmp(&b.0)).copied().unwrap();
+        let (lo, lo_w) = shares
+            .iter()
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .copied()
+            .unwrap();
+        let (hi, hi_w) = shares
+            .iter()
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .copied()
+            .unwrap();
         let spread = hi - lo;
         worst = Some(f64::max(worst.unwrap_or(0.0), spread));
         if spread > limit {
@@ -199,7 +224,11 @@ pub fn work_rate(run: &ScenarioRun, lim: &Limits) -> Assertion {
         return a.off();
     };
     let mut worst = None;
-    for w in run.workers.iter().filter(|w| w.exit == WorkerExit::Completed) {
+    for w in run
+        .workers
+        .iter()
+        .filter(|w| w.exit == WorkerExit::Completed)
+    {
         let r = rate(w);
         worst = Some(worst.map_or(r, |x: f64| x.min(r)));
         if r < limit {
@@ -219,12 +248,22 @@ pub fn max_gap(run: &ScenarioRun, lim: &Limits) -> Assertion {
     };
     let windows = run.sched_windows((lim.isolation_grace_ms * 1e6) as u64);
     let mut worst = None;
-    for w in run.workers.iter().filter(|w| w.exit == WorkerExit::Completed) {
+    for w in run
+        .workers
+        .iter()
+        .filter(|w| w.exit == WorkerExit::Completed)
+    {
         let Some(gap) = w.max_gap else { continue };
         let ms = gap.len_ns as f64 / 1e6;
         if let Some((_, release)) = run.group(w.group) {
-            let (end, start) = (release + gap.at_ns, (release + gap.at_ns).saturating_sub(gap.len_ns));
-            let mut excused = run.frozen(w.group).into_iter().chain(windows.iter().copied());
+            let (end, start) = (
+                release + gap.at_ns,
+                (release + gap.at_ns).saturating_sub(gap.len_ns),
+            );
+            let mut excused = run
+                .frozen(w.group)
+                .into_iter()
+                .chain(windows.iter().copied());
             if excused.any(|(a, b)| start < b && a < end) {
                 continue;
             }
@@ -251,7 +290,11 @@ pub fn wake_latency(run: &ScenarioRun, lim: &Limits) -> Assertion {
         return a.off();
     };
     let mut worst = None;
-    for w in run.workers.iter().filter(|w| w.wake_latency.count >= MIN_WAKE_SAMPLES) {
+    for w in run
+        .workers
+        .iter()
+        .filter(|w| w.wake_latency.count >= MIN_WAKE_SAMPLES)
+    {
         let us = w.wake_latency.p99_ns as f64 / 1e3;
         worst = Some(f64::max(worst.unwrap_or(0.0), us));
         if us > limit {

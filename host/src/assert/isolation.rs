@@ -28,7 +28,9 @@ pub fn isolation(run: &ScenarioRun, lim: &Limits) -> Assertion {
     let mut checked = 0;
     let mut violations = 0;
     for w in &run.workers {
-        let Some((_, release)) = run.group(w.group) else { continue };
+        let Some((_, release)) = run.group(w.group) else {
+            continue;
+        };
         let mut timeline = run.allowed(w.group);
         if timeline.is_empty() || timeline.iter().all(|(_, c)| c.is_empty()) {
             continue;
@@ -46,7 +48,12 @@ pub fn isolation(run: &ScenarioRun, lim: &Limits) -> Assertion {
 }
 
 /// Where `w` was seen outside its allowed CPUs.
-pub fn worker_violations(w: &WorkerReport, release: u64, timeline: &[(u64, &[u32])], grace: u64) -> Vec<String> {
+pub fn worker_violations(
+    w: &WorkerReport,
+    release: u64,
+    timeline: &[(u64, &[u32])],
+    grace: u64,
+) -> Vec<String> {
     // The allowed set in force at `t` and just before it (within grace).
     let ok = |cpu: u32, t: u64| {
         let lo = t.saturating_sub(grace);
@@ -64,7 +71,10 @@ pub fn worker_violations(w: &WorkerReport, release: u64, timeline: &[(u64, &[u32
     });
     if let Some(cpu) = first {
         if !ok(cpu, release) {
-            out.push(format!("started on CPU {cpu}, allowed {}", allowed_at(timeline, release)));
+            out.push(format!(
+                "started on CPU {cpu}, allowed {}",
+                allowed_at(timeline, release)
+            ));
         }
     }
     for m in &w.migration_log {
@@ -105,8 +115,16 @@ pub fn worker_violations(w: &WorkerReport, release: u64, timeline: &[(u64, &[u32
             _ => {}
         }
     }
-    let ever: BTreeSet<u32> = timeline.iter().flat_map(|(_, c)| c.iter().copied()).collect();
-    let never: Vec<u32> = w.cpus_used.iter().copied().filter(|c| !ever.contains(c)).collect();
+    let ever: BTreeSet<u32> = timeline
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .collect();
+    let never: Vec<u32> = w
+        .cpus_used
+        .iter()
+        .copied()
+        .filter(|c| !ever.contains(c))
+        .collect();
     // Past the migration log's cap only the set of CPUs is known.
     if !never.is_empty() && !ever.is_empty() && out.is_empty() {
         out.push(format!(

@@ -121,7 +121,12 @@ pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> Sc
     if run.workers.is_empty() && !run_failed {
         problems.push("no worker of the scenario reported".into());
     }
-    let mut outcome = assertions.iter().map(|a| a.outcome).max().unwrap_or(Outcome::Pass).max(Outcome::Pass);
+    let mut outcome = assertions
+        .iter()
+        .map(|a| a.outcome)
+        .max()
+        .unwrap_or(Outcome::Pass)
+        .max(Outcome::Pass);
     if !problems.is_empty() {
         outcome = outcome.max(Outcome::Inconclusive);
     }
@@ -142,7 +147,11 @@ pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> Sc
 }
 
 /// Judges every planned scenario from the run's events.
-pub fn judge_all(plans: &[Planned], events: &[TimedEvent], run_failed: bool) -> Vec<ScenarioResult> {
+pub fn judge_all(
+    plans: &[Planned],
+    events: &[TimedEvent],
+    run_failed: bool,
+) -> Vec<ScenarioResult> {
     let runs = split(events, plans.len());
     plans
         .iter()

@@ -49,7 +49,12 @@ impl ScenarioRun {
     /// The spec of worker group `group` and its release time (monotonic ns).
     pub fn group(&self, group: u32) -> Option<(&WorkSpec, u64)> {
         self.marks.iter().find_map(|m| match &m.mark {
-            Mark::Released { first, count, specs, .. } if (*first..first + count).contains(&group) => {
+            Mark::Released {
+                first,
+                count,
+                specs,
+                ..
+            } if (*first..first + count).contains(&group) => {
                 specs.get((group - first) as usize).map(|s| (s, m.mono_ns))
             }
             _ => None,
@@ -83,7 +88,11 @@ impl ScenarioRun {
         self.marks
             .iter()
             .filter_map(|m| match m.mark {
-                Mark::Step { apply_ns, sched: true, .. } => Some((m.mono_ns, m.mono_ns + apply_ns + grace_ns)),
+                Mark::Step {
+                    apply_ns,
+                    sched: true,
+                    ..
+                } => Some((m.mono_ns, m.mono_ns + apply_ns + grace_ns)),
                 _ => None,
             })
             .collect()

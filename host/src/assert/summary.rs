@@ -31,7 +31,14 @@ fn value(v: Option<f64>) -> String {
 pub fn render(results: &[ScenarioResult]) -> String {
     let mut s = String::new();
     for r in results {
-        let _ = writeln!(s, "scenario {} [{}]: {} ({} workers)", r.name, r.origin, word(r.outcome), r.workers);
+        let _ = writeln!(
+            s,
+            "scenario {} [{}]: {} ({} workers)",
+            r.name,
+            r.origin,
+            word(r.outcome),
+            r.workers
+        );
         for a in &r.assertions {
             let _ = writeln!(
                 s,
@@ -47,7 +54,11 @@ pub fn render(results: &[ScenarioResult]) -> String {
                     let _ = writeln!(s, "        | {o}");
                 }
                 if a.offenders.len() > SHOWN {
-                    let _ = writeln!(s, "        | ... {} more in result.json", a.offenders.len() - SHOWN);
+                    let _ = writeln!(
+                        s,
+                        "        | ... {} more in result.json",
+                        a.offenders.len() - SHOWN
+                    );
                 }
             }
         }

@@ -1,6 +1,8 @@
 use ktstr_guest::steps::{GroupCpus, Mark, ScenarioEvent};
 use ktstr_guest::wire::GuestMsg;
-use ktstr_guest::workload::{Gap, LatencySummary, Migration, SchedPolicy, WorkSpec, WorkType, WorkerExit, WorkerReport};
+use ktstr_guest::workload::{
+    Gap, LatencySummary, Migration, SchedPolicy, WorkSpec, WorkType, WorkerExit, WorkerReport,
+};
 
 use super::*;
 use crate::qemu::accel::Accel;
@@ -71,7 +73,10 @@ fn released(groups: u32, cpus: &[u32]) -> ScenarioEvent {
 
 fn run(groups: u32, workers: Vec<WorkerReport>) -> ScenarioRun {
     ScenarioRun {
-        marks: vec![released(groups, &[0, 1, 2, 3]), mark(Mark::Ended, T0 + 4 * SEC, &[])],
+        marks: vec![
+            released(groups, &[0, 1, 2, 3]),
+            mark(Mark::Ended, T0 + 4 * SEC, &[]),
+        ],
         workers,
         ended: true,
     }
@@ -83,16 +88,31 @@ fn outcome_of(a: &Assertion) -> Outcome {
 
 #[test]
 fn not_starved_passes_even_shares_and_names_the_starved() {
-    let ok = run(1, vec![worker(0, 0, 0.5), worker(0, 1, 0.45), worker(0, 2, 0.55)]);
+    let ok = run(
+        1,
+        vec![worker(0, 0, 0.5), worker(0, 1, 0.45), worker(0, 2, 0.55)],
+    );
     let a = checks::not_starved(&ok, &limits());
     assert_eq!(outcome_of(&a), Outcome::Pass, "{a:?}");
     assert!(a.measured.unwrap() > 0.8);
 
-    let bad = run(2, vec![worker(0, 0, 0.9), worker(0, 1, 0.9), worker(1, 0, 0.01), worker(1, 1, 0.9)]);
+    let bad = run(
+        2,
+        vec![
+            worker(0, 0, 0.9),
+            worker(0, 1, 0.9),
+            worker(1, 0, 0.01),
+            worker(1, 1, 0.9),
+        ],
+    );
     let a = checks::not_starved(&bad, &limits());
     assert_eq!(a.outcome, Outcome::Fail);
     assert_eq!(a.offenders.len(), 1);
-    assert!(a.offenders[0].starts_with("worker 1.0 (spin_wait, cgroup cg1, tid 100)"), "{:?}", a.offenders);
+    assert!(
+        a.offenders[0].starts_with("worker 1.0 (spin_wait, cgroup cg1, tid 100)"),
+        "{:?}",
+        a.offenders
+    );
 
     let mut zero = worker(0, 1, 0.5);
     zero.work_units = 0;
@@ -104,7 +124,10 @@ fn not_starved_passes_even_shares_and_names_the_starved() {
 #[test]
 fn not_starved_ignores_rt_workers_and_respects_freezes() {
     // Group 1 is SCHED_FIFO: it is not a peer of the normal workers.
-    let mut r = run(2, vec![worker(0, 0, 0.05), worker(0, 1, 0.05), worker(1, 0, 0.95)]);
+    let mut r = run(
+        2,
+        vec![worker(0, 0, 0.05), worker(0, 1, 0.05), worker(1, 0, 0.95)],
+    );
     if let Mark::Released { specs, .. } = &mut r.marks[0].mark {
         specs[1].policy = SchedPolicy::Fifo { priority: 50 };
     }
@@ -142,13 +165,19 @@ fn fairness_spread_within_groups() {
     assert!(a.offenders[0].contains("worker 0.0") && a.offenders[0].contains("worker 0.1"));
 
     // Different groups are not compared; single workers are skipped.
-    let a = checks::fairness(&run(2, vec![worker(0, 0, 0.1), worker(1, 0, 0.9)]), &limits());
+    let a = checks::fairness(
+        &run(2, vec![worker(0, 0, 0.1), worker(1, 0, 0.9)]),
+        &limits(),
+    );
     assert_eq!(a.outcome, Outcome::Skip);
 }
 
 #[test]
 fn throughput_cv_within_groups() {
-    let ok = run(1, vec![worker(0, 0, 0.5), worker(0, 1, 0.52), worker(0, 2, 0.48)]);
+    let ok = run(
+        1,
+        vec![worker(0, 0, 0.5), worker(0, 1, 0.52), worker(0, 2, 0.48)],
+    );
     assert_eq!(checks::throughput_cv(&ok, &limits()).outcome, Outcome::Pass);
     let mut slow = worker(0, 2, 0.5);
     slow.work_units /= 20;
@@ -207,7 +236,10 @@ fn max_gap_fails_long_gaps_except_when_frozen_or_switching() {
 
     let mut fine = worker(0, 0, 0.5);
     fine.max_gap.as_mut().unwrap().len_ns = 50_000_000;
-    assert_eq!(checks::max_gap(&run(1, vec![fine]), &limits()).outcome, Outcome::Pass);
+    assert_eq!(
+        checks::max_gap(&run(1, vec![fine]), &limits()).outcome,
+        Outcome::Pass
+    );
 }
 
 #[test]
@@ -219,14 +251,20 @@ fn wake_latency_p99() {
         max_ns: 9_000_000,
         ..LatencySummary::default()
     };
-    assert_eq!(checks::wake_latency(&run(1, vec![w.clone()]), &limits()).outcome, Outcome::Pass);
+    assert_eq!(
+        checks::wake_latency(&run(1, vec![w.clone()]), &limits()).outcome,
+        Outcome::Pass
+    );
     w.wake_latency.p99_ns = 90_000_000;
     let a = checks::wake_latency(&run(1, vec![w.clone()]), &limits());
     assert_eq!(a.outcome, Outcome::Fail);
     assert!(a.offenders[0].contains("p99 90000 us over 1000 wake-ups"));
     // Too few samples: not judged.
     w.wake_latency.count = 3;
-    assert_eq!(checks::wake_latency(&run(1, vec![w]), &limits()).outcome, Outcome::Skip);
+    assert_eq!(
+        checks::wake_latency(&run(1, vec![w]), &limits()).outcome,
+        Outcome::Skip
+    );
 }
 
 /// Group 0 allowed 0-1, then 2-3 from 2 s on.
@@ -256,7 +294,11 @@ fn migration(at_ns: u64, from: u32, to: u32) -> Migration {
 #[test]
 fn isolation_follows_cpuset_changes_over_time() {
     let mut w = worker(0, 0, 0.9);
-    w.migration_log = vec![migration(SEC, 0, 1), migration(2 * SEC + 1000, 1, 2), migration(3 * SEC, 2, 3)];
+    w.migration_log = vec![
+        migration(SEC, 0, 1),
+        migration(2 * SEC + 1000, 1, 2),
+        migration(3 * SEC, 2, 3),
+    ];
     w.cpus_used = vec![0, 1, 2, 3];
     let a = isolation::isolation(&moved_run(w.clone()), &limits());
     assert_eq!(a.outcome, Outcome::Pass, "{a:?}");
@@ -266,7 +308,11 @@ fn isolation_follows_cpuset_changes_over_time() {
     w.migration_log[0] = migration(SEC, 0, 2);
     let a = isolation::isolation(&moved_run(w.clone()), &limits());
     assert_eq!(a.outcome, Outcome::Fail);
-    assert!(a.offenders[0].contains("on CPU 2 at 1.000 s, allowed 0-1"), "{:?}", a.offenders);
+    assert!(
+        a.offenders[0].contains("on CPU 2 at 1.000 s, allowed 0-1"),
+        "{:?}",
+        a.offenders
+    );
 
     // Still seen on an old CPU long after the change.
     w.migration_log = vec![migration(2 * SEC + 1000, 0, 2), migration(3 * SEC, 2, 1)];
@@ -275,8 +321,14 @@ fn isolation_follows_cpuset_changes_over_time() {
     assert!(a.offenders[0].contains("on CPU 1 at 3.000 s, allowed 2-3"));
 
     // Seen on the old CPU just after the change (within the grace): fine.
-    w.migration_log = vec![migration(2 * SEC + 10_000_000, 0, 1), migration(2 * SEC + 20_000_000, 1, 3)];
-    assert_eq!(isolation::isolation(&moved_run(w.clone()), &limits()).outcome, Outcome::Pass);
+    w.migration_log = vec![
+        migration(2 * SEC + 10_000_000, 0, 1),
+        migration(2 * SEC + 20_000_000, 1, 3),
+    ];
+    assert_eq!(
+        isolation::isolation(&moved_run(w.clone()), &limits()).outcome,
+        Outcome::Pass
+    );
 
     // Past the log's cap only the set of CPUs is known.
     w.migration_log.clear();
@@ -309,7 +361,11 @@ fn events_split_per_scenario_and_failures_become_findings() {
         ev(GuestMsg::Scenario(Box::new(released(1, &[0, 1, 2, 3])))),
         ev(GuestMsg::Worker(Box::new(worker(0, 0, 0.5)))),
         ev(GuestMsg::Worker(Box::new(worker(0, 1, 0.5)))),
-        ev(GuestMsg::Scenario(Box::new(mark(Mark::Ended, T0 + 4 * SEC, &[])))),
+        ev(GuestMsg::Scenario(Box::new(mark(
+            Mark::Ended,
+            T0 + 4 * SEC,
+            &[],
+        )))),
         ev(GuestMsg::Scenario(Box::new(second))),
         ev(GuestMsg::Worker(Box::new(worker(0, 0, 0.9)))),
         ev(GuestMsg::Worker(Box::new(worker(0, 1, 0.0)))),
@@ -335,7 +391,11 @@ fn events_split_per_scenario_and_failures_become_findings() {
     assert_eq!(results[1].outcome, Outcome::Fail);
     let f = findings(&results);
     assert!(f.iter().all(|f| f.class == Class::AssertionFailed));
-    assert!(f[0].message.starts_with("scenario two: not_starved failed"), "{}", f[0].message);
+    assert!(
+        f[0].message.starts_with("scenario two: not_starved failed"),
+        "{}",
+        f[0].message
+    );
     let text = summary::render(&results);
     assert!(text.contains("scenario two [two.toml]: FAIL"), "{text}");
     assert!(text.contains("| worker 0.1"), "{text}");
@@ -344,7 +404,9 @@ fn events_split_per_scenario_and_failures_become_findings() {
 #[test]
 fn step_errors_and_unfinished_scenarios_are_inconclusive() {
     let mut r = run(1, vec![worker(0, 0, 0.5)]);
-    r.marks[0].errors.push("set_cpuset: write cpuset.cpus: Permission denied".into());
+    r.marks[0]
+        .errors
+        .push("set_cpuset: write cpuset.cpus: Permission denied".into());
     let lim = limits();
     let p = Planned {
         name: "x",
@@ -368,9 +430,16 @@ fn isolation_flags_a_worker_that_stays_on_a_lost_cpu() {
     w.cpus_used = vec![1];
     let a = isolation::isolation(&moved_run(w.clone()), &limits());
     assert_eq!(a.outcome, Outcome::Fail);
-    assert!(a.offenders[0].contains("still on CPU 1 at 2.100 s, 100 ms after its CPUs became 2-3"), "{:?}", a.offenders);
+    assert!(
+        a.offenders[0].contains("still on CPU 1 at 2.100 s, 100 ms after its CPUs became 2-3"),
+        "{:?}",
+        a.offenders
+    );
     // Moved within the grace: fine.
     w.cpus_used = vec![1, 2];
     w.migration_log = vec![migration(2 * SEC + 50_000_000, 1, 2)];
-    assert_eq!(isolation::isolation(&moved_run(w), &limits()).outcome, Outcome::Pass);
+    assert_eq!(
+        isolation::isolation(&moved_run(w), &limits()).outcome,
+        Outcome::Pass
+    );
 }

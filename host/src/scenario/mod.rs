@@ -11,9 +11,9 @@
 pub mod canned;
 pub mod cli;
 mod parse;
-mod validate;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,10 +54,19 @@ pub struct ScenarioFile {
 /// A scenario that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("scenario {name:?} is neither a canned scenario nor a file{hint}; canned scenarios: {list}")]
-    NotFound { name: String, hint: String, list: String },
+    #[error(
+        "scenario {name:?} is neither a canned scenario nor a file{hint}; canned scenarios: {list}"
+    )]
+    NotFound {
+        name: String,
+        hint: String,
+        list: String,
+    },
     #[error("reading scenario file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Syntax(#[from] SyntaxError),
     #[error("{file}: {error}")]
@@ -91,12 +100,19 @@ pub fn load(arg: &str) -> Result<Loaded, ScenarioError> {
         path: arg.into(),
         source,
     })?;
-    let stem = path.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let stem = path
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
     from_text(&text, arg, Format::of(arg), &stem)
 }
 
 /// Parses and checks `text`; `default_name` names it when the file does not.
-pub fn from_text(text: &str, origin: &str, format: Format, default_name: &str) -> Result<Loaded, ScenarioError> {
+pub fn from_text(
+    text: &str,
+    origin: &str,
+    format: Format,
+    default_name: &str,
+) -> Result<Loaded, ScenarioError> {
     let mut file = parse::parse(text, origin, format)?;
     if file.name.is_empty() {
         file.name = default_name.to_string();
@@ -160,11 +176,17 @@ pub fn plan_all(
         .iter()
         .map(|name| {
             let loaded = load(name)?;
-            loaded.file.check_topology(topo).map_err(|error| ScenarioError::Check {
-                file: loaded.origin.clone(),
-                error,
-            })?;
-            let limits = defaults.overlay(&loaded.file.assert).overlay(&cli).resolve();
+            loaded
+                .file
+                .check_topology(topo)
+                .map_err(|error| ScenarioError::Check {
+                    file: loaded.origin.clone(),
+                    error,
+                })?;
+            let limits = defaults
+                .overlay(&loaded.file.assert)
+                .overlay(&cli)
+                .resolve();
             Ok(ScenarioPlan {
                 file: loaded.file,
                 origin: loaded.origin,
@@ -176,13 +198,18 @@ pub fn plan_all(
 
 /// Total run time of the scenarios, with [`OVERHEAD_MS`] each.
 pub fn run_ms(plans: &[ScenarioPlan]) -> u64 {
-    plans.iter().map(|p| p.file.duration_ms() + OVERHEAD_MS).sum()
+    plans
+        .iter()
+        .map(|p| p.file.duration_ms() + OVERHEAD_MS)
+        .sum()
 }
 
 /// The topology the first scenario that fixes one asks for (used when the
 /// command line names none; errors are reported later, by [`plan_all`]).
 pub fn topology_of(names: &[String]) -> Option<String> {
-    names.iter().find_map(|n| load(n).ok().and_then(|l| l.file.topology))
+    names
+        .iter()
+        .find_map(|n| load(n).ok().and_then(|l| l.file.topology))
 }
 
 impl ScenarioPlan {

@@ -52,10 +52,7 @@ impl Format {
 pub fn parse(text: &str, file: &str, format: Format) -> Result<ScenarioFile, SyntaxError> {
     match format {
         Format::Toml => toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             located(file, line, column, e.message())
         }),
         Format::Json => serde_json::from_str(text).map_err(|e| {

@@ -4,7 +4,11 @@ use crate::qemu::accel::Accel;
 use crate::topology::TopologySpec;
 
 fn topo(spec: &str) -> ktstr_guest::topology::Topology {
-    TopologySpec::parse(spec).unwrap().validate(None).unwrap().expected()
+    TopologySpec::parse(spec)
+        .unwrap()
+        .validate(None)
+        .unwrap()
+        .expected()
 }
 
 fn toml(text: &str) -> Result<Loaded, ScenarioError> {
@@ -39,11 +43,19 @@ fn every_canned_scenario_loads_and_fits_its_topology() {
         assert_eq!(l.file.name, name);
         assert!(!l.file.description.is_empty(), "{name}: no description");
         let t = l.file.topology.clone().unwrap_or("1n1l4c1t".into());
-        l.file.check_topology(&topo(&t)).unwrap_or_else(|e| panic!("{name} on {t}: {e}"));
+        l.file
+            .check_topology(&topo(&t))
+            .unwrap_or_else(|e| panic!("{name} on {t}: {e}"));
         // Every canned scenario also runs on the 2-LLC test topology.
-        l.file.check_topology(&topo("1n2l2c1t")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        l.file
+            .check_topology(&topo("1n2l2c1t"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let spec = l.file.spec();
-        assert!(spec.run_ms() >= 3000 && spec.run_ms() <= 6000, "{name}: {} ms", spec.run_ms());
+        assert!(
+            spec.run_ms() >= 3000 && spec.run_ms() <= 6000,
+            "{name}: {} ms",
+            spec.run_ms()
+        );
     }
 }
 
@@ -71,16 +83,30 @@ fn defaults_fill_name_and_duration() {
 #[test]
 fn syntax_errors_point_at_line_column_and_suggest() {
     let e = syntax(&format!("{MINIMAL}cpusett = \"llc(0)\"\n"));
-    assert_eq!((e.at.file.as_str(), e.at.line, e.at.column), ("t.toml", 5, 1));
-    assert!(e.message.contains("unknown field `cpusett`"), "{}", e.message);
+    assert_eq!(
+        (e.at.file.as_str(), e.at.line, e.at.column),
+        ("t.toml", 5, 1)
+    );
+    assert!(
+        e.message.contains("unknown field `cpusett`"),
+        "{}",
+        e.message
+    );
     assert_eq!(e.hint, " (did you mean \"cpuset\"?)");
-    assert!(e.to_string().starts_with("t.toml:5:1: unknown field `cpusett`"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml:5:1: unknown field `cpusett`"),
+        "{e}"
+    );
 
-    let e = syntax("[[cgroups]]\nname = \"a\"\nworkers = [{ work_type = { type = \"spin_wiat\" } }]\n");
+    let e =
+        syntax("[[cgroups]]\nname = \"a\"\nworkers = [{ work_type = { type = \"spin_wiat\" } }]\n");
     assert_eq!(e.at.line, 3);
     assert_eq!(e.hint, " (did you mean \"spin_wait\"?)");
 
-    let e = syntax(&format!("{MINIMAL}[[steps]]\nhold = \"1s\"\nops = [{{ op = \"set_cpusets\", cgroup = \"a\" }}]\n"));
+    let e = syntax(&format!(
+        "{MINIMAL}[[steps]]\nhold = \"1s\"\nops = [{{ op = \"set_cpusets\", cgroup = \"a\" }}]\n"
+    ));
     assert_eq!(e.at.line, 7);
     assert_eq!(e.hint, " (did you mean \"set_cpuset\"?)");
 
@@ -112,7 +138,9 @@ fn json_errors_point_at_line_and_column() {
 
 #[test]
 fn checks_name_the_field_and_suggest() {
-    let e = check(&format!("{MINIMAL}[[steps]]\nhold = \"1s\"\nops = [{{ op = \"freeze\", cgroup = \"b\" }}]\n"));
+    let e = check(&format!(
+        "{MINIMAL}[[steps]]\nhold = \"1s\"\nops = [{{ op = \"freeze\", cgroup = \"b\" }}]\n"
+    ));
     assert_eq!(e.field, "steps[0].ops[0].cgroup");
     assert!(e.message.contains("cgroups now: a"), "{e}");
 
@@ -128,7 +156,9 @@ fn checks_name_the_field_and_suggest() {
     let e = check(&format!("{MINIMAL}{MINIMAL}"));
     assert_eq!(e.field, "cgroups[1].name");
 
-    let e = check("[[cgroups]]\nname = \"../x\"\nworkers = [{ work_type = { type = \"spin_wait\" } }]\n");
+    let e = check(
+        "[[cgroups]]\nname = \"../x\"\nworkers = [{ work_type = { type = \"spin_wait\" } }]\n",
+    );
     assert_eq!(e.field, "cgroups[0].name");
 
     let e = check("[[cgroups]]\nname = \"a\"\nworkers = [{ work_type = { type = \"spin_wait\" }, cgroup = \"x\" }]\n");
@@ -169,21 +199,34 @@ fn unknown_names_suggest_a_canned_scenario() {
 fn thresholds_layer_defaults_file_and_command_line() {
     let tcg = Thresholds::defaults(Accel::Tcg).resolve();
     let kvm = Thresholds::defaults(Accel::Kvm).resolve();
-    assert_eq!(tcg.max_gap_ms.unwrap(), kvm.max_gap_ms.unwrap() * crate::assert::TCG_TIME_SCALE);
+    assert_eq!(
+        tcg.max_gap_ms.unwrap(),
+        kvm.max_gap_ms.unwrap() * crate::assert::TCG_TIME_SCALE
+    );
     assert_eq!(tcg.max_spread, kvm.max_spread, "ratios do not scale");
     let file = Thresholds {
         max_gap_ms: Some(100.0),
         max_spread: Some(0.2),
         ..Thresholds::default()
     };
-    let cli = Thresholds::from_args(&["max_gap_ms=50".into(), "isolation=off".into(), "max_spread=off".into()]).unwrap();
-    let l = Thresholds::defaults(Accel::Tcg).overlay(&file).overlay(&cli).resolve();
+    let cli = Thresholds::from_args(&[
+        "max_gap_ms=50".into(),
+        "isolation=off".into(),
+        "max_spread=off".into(),
+    ])
+    .unwrap();
+    let l = Thresholds::defaults(Accel::Tcg)
+        .overlay(&file)
+        .overlay(&cli)
+        .resolve();
     assert_eq!(l.max_gap_ms, Some(50.0));
     assert_eq!(l.max_spread, None);
     assert!(!l.isolation);
     assert_eq!(l.max_wake_p99_us, tcg.max_wake_p99_us);
 
-    let e = Thresholds::from_args(&["max_gapms=3".into()]).unwrap_err().to_string();
+    let e = Thresholds::from_args(&["max_gapms=3".into()])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("did you mean \"max_gap_ms\""), "{e}");
     assert!(Thresholds::from_args(&["max_gap_ms".into()]).is_err());
     assert!(Thresholds::from_args(&["max_gap_ms=-1".into()]).is_err());

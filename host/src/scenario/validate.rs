@@ -103,7 +103,11 @@ impl ScenarioFile {
         }
         // cgroup v2: a cgroup that delegates controllers holds no tasks.
         for w in &with_workers {
-            if let Some(child) = live.iter().chain(&with_workers).find(|c| c.starts_with(&format!("{w}/"))) {
+            if let Some(child) = live
+                .iter()
+                .chain(&with_workers)
+                .find(|c| c.starts_with(&format!("{w}/")))
+            {
                 return Err(err(
                     "cgroups",
                     format!("cgroup {w:?} has workers and a child {child:?}; cgroup v2 allows tasks only in leaves: put the workers in a child"),
@@ -111,14 +115,21 @@ impl ScenarioFile {
             }
         }
         if !any_workers {
-            return Err(err("cgroups", "the scenario starts no workers; give a cgroup a `workers` list"));
+            return Err(err(
+                "cgroups",
+                "the scenario starts no workers; give a cgroup a `workers` list",
+            ));
         }
         Ok(())
     }
 
     /// Resolves every cpuset against `topo` (the topology the run boots).
     pub fn check_topology(&self, topo: &Topology) -> Result<(), CheckError> {
-        let resolve = |spec: &CpusetSpec, field: String| spec.resolve(topo).map(|_| ()).map_err(|e| err(field, e.to_string()));
+        let resolve = |spec: &CpusetSpec, field: String| {
+            spec.resolve(topo)
+                .map(|_| ())
+                .map_err(|e| err(field, e.to_string()))
+        };
         for (i, def) in self.cgroups.iter().enumerate() {
             if let Some(c) = &def.cpuset {
                 resolve(c, format!("cgroups[{i}].cpuset"))?;
@@ -128,9 +139,10 @@ impl ScenarioFile {
             for (o, op) in step.ops.iter().enumerate() {
                 let at = format!("steps[{s}].ops[{o}]");
                 match op {
-                    Op::AddCgroup(CgroupDef { cpuset: Some(c), .. }) | Op::SetCpuset { cpuset: c, .. } => {
-                        resolve(c, format!("{at}.cpuset"))?
-                    }
+                    Op::AddCgroup(CgroupDef {
+                        cpuset: Some(c), ..
+                    })
+                    | Op::SetCpuset { cpuset: c, .. } => resolve(c, format!("{at}.cpuset"))?,
                     Op::SetAffinity { cpus: Some(c), .. } => resolve(c, format!("{at}.cpus"))?,
                     _ => {}
                 }
@@ -161,11 +173,17 @@ fn check_def(def: &CgroupDef, at: &str, live: &BTreeSet<String>) -> Result<(), C
     if !valid {
         return Err(err(
             format!("{at}.name"),
-            format!("{:?} is not a cgroup name: use letters, digits, '_' or '-', and '/' to nest", def.name),
+            format!(
+                "{:?} is not a cgroup name: use letters, digits, '_' or '-', and '/' to nest",
+                def.name
+            ),
         ));
     }
     if live.contains(&def.name) {
-        return Err(err(format!("{at}.name"), format!("cgroup {:?} already exists", def.name)));
+        return Err(err(
+            format!("{at}.name"),
+            format!("cgroup {:?} already exists", def.name),
+        ));
     }
     check_workers(&def.workers, &format!("{at}.workers"))
 }
