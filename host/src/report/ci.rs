@@ -142,6 +142,8 @@ mod tests {
             wall_ms: 3000,
             timeline: vec![],
             workers: vec![],
+            payloads: vec![],
+            scenarios: vec![],
             artifacts: "/a".into(),
         }
     }
