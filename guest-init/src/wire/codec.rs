@@ -50,6 +50,8 @@ pub enum ProtocolError {
     },
     #[error("more than {limit} messages: the rest of the stream was ignored")]
     TooManyMessages { limit: usize },
+    #[error("more than {limit} bytes: the rest of the stream was ignored")]
+    TooManyBytes { limit: u64 },
 }
 
 /// One decoded item: a message, or the error for a line that was not one.
@@ -61,8 +63,10 @@ pub struct Decoder<R: BufRead> {
     input: R,
     max_line: usize,
     max_messages: usize,
+    max_bytes: u64,
     line_no: u64,
     messages: usize,
+    bytes: u64,
     flooded: bool,
 }
 
@@ -76,10 +80,18 @@ impl<R: BufRead> Decoder<R> {
             input,
             max_line,
             max_messages,
+            max_bytes: super::MAX_STREAM_BYTES,
             line_no: 0,
             messages: 0,
+            bytes: 0,
             flooded: false,
         }
+    }
+
+    /// Caps the total bytes accepted (default [`MAX_STREAM_BYTES`](super::MAX_STREAM_BYTES)).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Reads one line of at most `max_line` bytes into `buf`; returns
@@ -143,8 +155,9 @@ impl<R: BufRead> Decoder<R> {
     }
 
     /// The next message or protocol error; `Ok(None)` at end of input.
-    /// Blank lines are skipped. After the message limit it reports
-    /// `TooManyMessages` once, then drains and ignores the rest.
+    /// Blank lines are skipped. After the message or byte limit it reports
+    /// `TooManyMessages`/`TooManyBytes` once, then drains and ignores the
+    /// rest, so memory stays bounded whatever the guest sends.
     pub fn next_msg<T: DeserializeOwned>(&mut self) -> io::Result<Option<Decoded<T>>> {
         let mut buf = Vec::new();
         loop {
@@ -154,8 +167,15 @@ impl<R: BufRead> Decoder<R> {
                 return Ok(None);
             }
             self.line_no += 1;
+            self.bytes += n as u64;
             if self.flooded {
                 continue;
+            }
+            if self.bytes > self.max_bytes {
+                self.flooded = true;
+                return Ok(Some(Err(ProtocolError::TooManyBytes {
+                    limit: self.max_bytes,
+                })));
             }
             if too_long {
                 return Ok(Some(Err(ProtocolError::LineTooLong {

@@ -38,3 +38,6 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Most messages the host keeps from one run before declaring a flood.
 pub const MAX_MESSAGES: usize = 200_000;
+
+/// Most bytes the host accepts from one run (all lines together).
+pub const MAX_STREAM_BYTES: u64 = 256 << 20;

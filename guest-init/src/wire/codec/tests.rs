@@ -147,3 +147,13 @@ proptest::proptest! {
         let _ = decode_all(&bytes, 64, 50);
     }
 }
+
+#[test]
+fn byte_budget_is_enforced_once() {
+    let input = b"{\"type\":\"done\",\"uptime_ms\":1}\n".repeat(10);
+    let mut d = Decoder::with_limits(Cursor::new(input), 1000, 1000).with_max_bytes(100);
+    let out: Vec<Decoded<GuestMsg>> = d.messages::<GuestMsg>().map(|r| r.unwrap()).collect();
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert!(out[..3].iter().all(|r| r.is_ok()));
+    assert_eq!(out[3], Err(ProtocolError::TooManyBytes { limit: 100 }));
+}
