@@ -101,6 +101,64 @@ fn background_payload_is_stopped_not_failed() {
     assert_eq!(r["payloads"][0]["stopped"], true, "{r:#}");
 }
 
+#[test]
+fn payload_env_cgroup_and_timeout_through_the_library() {
+    use ktstr_guest::wire::ExitStatus;
+    use ktstr_vm::cache_dir::CacheDir;
+    use ktstr_vm::commands::VmArgs;
+    use ktstr_vm::payload::PayloadSpec;
+    use ktstr_vm::qemu::accel::AccelRequest;
+    use ktstr_vm::run::execute::{execute, RunOptions};
+    use ktstr_vm::run::plan::RunPlan;
+
+    let cache = CacheDir::resolve(None).unwrap();
+    let vm = VmArgs {
+        kernel: Some(kernel_path()),
+        scheduler: None,
+        sched_args: None,
+        topology: None,
+        cpus: Some(2),
+        memory: 1024,
+        accel: AccelRequest::Auto,
+        attach_timeout: None,
+        include: Vec::new(),
+        append: None,
+        artifacts: Some(artifacts("payload-library")),
+    };
+    let mut plan = RunPlan::new(&vm.request(Duration::from_secs(30)).unwrap(), &cache).unwrap();
+    // dash (the host's sh) has no cat: builtins only.
+    plan.workload.groups.clear();
+    let probe = "echo \"FOO=$FOO\"; read -r cg < /proc/self/cgroup; echo \"$cg\"; sleep 3";
+    plan.add_payloads(&[
+        PayloadSpec::new("sh")
+            .args(["-c", probe])
+            .env("FOO", "a b")
+            .cgroup("payloads/probe")
+            .foreground(true),
+        PayloadSpec::new("sleep")
+            .args(["60"])
+            .timeout(Duration::from_secs(1)),
+    ])
+    .unwrap();
+    let opts = RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let done = execute(&plan, &cache, opts).unwrap();
+    let p = &done.result.payloads;
+    assert_eq!(p[0].stdout, "FOO=a b\n0::/ktstr/payloads/probe\n", "{p:#?}");
+    assert_eq!(p[0].exit, Some(ExitStatus::Exited { code: 0 }));
+    assert_eq!(p[1].exit, Some(ExitStatus::TimedOut), "{p:#?}");
+    let classes: Vec<String> = done
+        .result
+        .findings
+        .iter()
+        .map(|f| f.class.name())
+        .collect();
+    assert_eq!(classes, ["payload-failed"]);
+    assert_eq!(done.exit.code(), 1);
+}
+
 fn exec(args: &[&str]) -> std::process::Output {
     let k = kernel_path();
     let mut all = vec!["exec", "--kernel", &k, "--cpus", "2"];

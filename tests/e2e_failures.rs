@@ -16,13 +16,26 @@ use common::*;
 use serde_json::Value;
 
 /// qmap's watchdog timeout is 5 s (fixed in scx_qmap.bpf.c), so a stall
-/// shows about 5-7 s after the workload starts. The run stops as soon as
-/// the kernel disables the scheduler, so this is only the upper bound.
-const STALL_DURATION: &str = "15s";
+/// shows 5-11 s after the workload starts (later on a loaded host). The
+/// run stops as soon as the kernel disables the scheduler, so this is only
+/// the upper bound.
+const STALL_DURATION: &str = "30s";
 
 fn busy_qmap(name: &str, duration: &str, qmap_args: &[&str]) -> (i32, Value) {
     let k = kernel_path();
-    let mut args = vec!["--kernel", &k, "-s", "scx_qmap", "--cpus", "2", "--workers", "8", "-d", duration, "--"];
+    let mut args = vec![
+        "--kernel",
+        &k,
+        "-s",
+        "scx_qmap",
+        "--cpus",
+        "2",
+        "--workers",
+        "8",
+        "-d",
+        duration,
+        "--",
+    ];
     args.extend_from_slice(qmap_args);
     run_json(name, &args)
 }
@@ -33,7 +46,9 @@ fn first(r: &Value) -> &Value {
 
 /// The finding's message and evidence as one text.
 fn text(f: &Value) -> String {
-    let ev: Vec<&str> = f["evidence"].as_array().map_or(vec![], |a| a.iter().filter_map(Value::as_str).collect());
+    let ev: Vec<&str> = f["evidence"]
+        .as_array()
+        .map_or(vec![], |a| a.iter().filter_map(Value::as_str).collect());
     format!("{}\n{}", f["message"].as_str().unwrap_or(""), ev.join("\n"))
 }
 
@@ -46,19 +61,34 @@ fn timeline_point(r: &Value, point: &str) -> Option<(u64, Option<u64>)> {
 }
 
 /// Seconds from the fault (guest uptime `at_guest_ms`, moved to the host
-/// clock through the `init` point) to QEMU's exit on the host.
+/// clock through the last timeline point the guest stamped before it) to
+/// QEMU's exit on the host. The host saw that point a few ms after the
+/// guest stamped it, so this can come out a few ms short.
 fn fault_to_verdict(r: &Value, at_guest_ms: u64) -> Option<f64> {
-    let (init_host, init_guest) = timeline_point(r, "init")?;
+    let (point_host, point_guest) = r["timeline"]
+        .as_array()?
+        .iter()
+        .rev()
+        .filter_map(|t| Some((t["host_ms"].as_u64()?, t["guest_ms"].as_u64()?)))
+        .find(|(_, g)| *g <= at_guest_ms)?;
     let (exit_host, _) = timeline_point(r, "qemu_exited")?;
-    let fault_host = init_host as i64 - init_guest? as i64 + at_guest_ms as i64;
+    let fault_host = point_host as i64 - point_guest as i64 + at_guest_ms as i64;
     Some((exit_host as i64 - fault_host) as f64 / 1000.0)
 }
 
 fn report_latency(class: &str, r: &Value) {
-    let at = first(r)["at_guest_ms"].as_u64().expect("the finding says when the fault happened");
+    let at = first(r)["at_guest_ms"]
+        .as_u64()
+        .expect("the finding says when the fault happened");
     let secs = fault_to_verdict(r, at).expect("timeline has init and qemu_exited");
-    eprintln!("fault-to-verdict {class}: {secs:.2}s (fault at {:.2}s guest uptime)", at as f64 / 1000.0);
-    assert!(secs >= 0.0 && secs < 30.0, "{class}: implausible fault-to-verdict {secs}");
+    eprintln!(
+        "fault-to-verdict {class}: {secs:.2}s (fault at {:.2}s guest uptime)",
+        at as f64 / 1000.0
+    );
+    assert!(
+        secs > -0.2 && secs < 30.0,
+        "{class}: implausible fault-to-verdict {secs}"
+    );
 }
 
 #[test]
@@ -77,11 +107,20 @@ fn qmap_error_is_a_disable_with_reason_message_and_dump() {
     assert_eq!(classes(&r)[0], "scheduler-disabled", "{r:#}");
     let f = first(&r);
     let msg = f["message"].as_str().unwrap();
-    assert!(msg.contains("(scx_bpf_error): test triggering error"), "{msg}");
+    assert!(
+        msg.contains("(scx_bpf_error): test triggering error"),
+        "{msg}"
+    );
     let t = text(f);
     // The kernel's lines, then the scheduler's own debug dump.
-    assert!(t.contains("sched_ext: BPF scheduler \"qmap\" disabled (scx_bpf_error)"), "{t}");
-    assert!(t.contains("scheduler: DEBUG DUMP") && t.contains("exit kind 1025"), "{t}");
+    assert!(
+        t.contains("sched_ext: BPF scheduler \"qmap\" disabled (scx_bpf_error)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("scheduler: DEBUG DUMP") && t.contains("exit kind 1025"),
+        "{t}"
+    );
     report_latency("scheduler-disabled (scx_bpf_error)", &r);
 }
 
@@ -93,8 +132,15 @@ fn assert_stall(name: &str, r: &Value, code: i32) {
     assert!(msg.contains("(runnable task stall)"), "{msg}");
     // The kernel names what stalled: "<task>[pid] failed to run for 5.004s"
     // or "watchdog failed to check in".
-    assert!(msg.contains("failed to run for") || msg.contains("failed to check in"), "{msg}");
-    assert!(text(f).contains("exit kind 1026"), "the debug dump is missing: {}", text(f));
+    assert!(
+        msg.contains("failed to run for") || msg.contains("failed to check in"),
+        "{msg}"
+    );
+    assert!(
+        text(f).contains("exit kind 1026"),
+        "the debug dump is missing: {}",
+        text(f)
+    );
     report_latency(name, r);
 }
 
@@ -121,15 +167,30 @@ fn scheduler_killed_mid_run_is_reported_with_the_signal() {
     let k = kernel_path();
     let (code, r) = run_json(
         "killed",
-        &["--kernel", &k, "-s", "scx_simple", "-d", "4s", "--inject", "kill-scheduler@1s"],
+        &[
+            "--kernel",
+            &k,
+            "-s",
+            "scx_simple",
+            "-d",
+            "4s",
+            "--inject",
+            "kill-scheduler@1s",
+        ],
     );
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(classes(&r), ["scheduler-exited"], "{r:#}");
     let f = first(&r);
     let msg = f["message"].as_str().unwrap();
-    assert!(msg.contains("ended on its own mid-run (killed by SIGKILL)"), "{msg}");
+    assert!(
+        msg.contains("ended on its own mid-run (killed by SIGKILL)"),
+        "{msg}"
+    );
     let t = text(f);
-    assert!(t.contains("injected on purpose (--inject): kill-scheduler:SIGKILL@1000ms"), "{t}");
+    assert!(
+        t.contains("injected on purpose (--inject): kill-scheduler:SIGKILL@1000ms"),
+        "{t}"
+    );
     // The kernel's side: the BPF link went away with the process.
     assert!(t.contains("disabled (unregistered from user space)"), "{t}");
     report_latency("scheduler-exited (SIGKILL)", &r);
@@ -138,11 +199,29 @@ fn scheduler_killed_mid_run_is_reported_with_the_signal() {
 #[test]
 fn kernel_panic_is_caught_from_the_console() {
     let k = kernel_path();
-    let (code, r) = run_json("panic", &["--kernel", &k, "-s", "scx_simple", "-d", "4s", "--inject", "sysrq-c@1s"]);
+    let (code, r) = run_json(
+        "panic",
+        &[
+            "--kernel",
+            &k,
+            "-s",
+            "scx_simple",
+            "-d",
+            "4s",
+            "--inject",
+            "sysrq-c@1s",
+        ],
+    );
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(classes(&r)[0], "kernel-panic", "{r:#}");
     let f = first(&r);
-    assert!(f["message"].as_str().unwrap().contains("Kernel panic - not syncing: sysrq triggered crash"), "{f:#}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("Kernel panic - not syncing: sysrq triggered crash"),
+        "{f:#}"
+    );
     // What led to it, from before the panic line.
     assert!(text(f).contains("sysrq: Trigger a crash"), "{}", text(f));
     report_latency("kernel-panic (sysrq-c)", &r);
@@ -151,13 +230,34 @@ fn kernel_panic_is_caught_from_the_console() {
 #[test]
 fn hung_guest_is_ended_by_the_host_timeout() {
     let k = kernel_path();
-    let (code, r) = run_json("hang", &["--kernel", &k, "-d", "3s", "--timeout", "20s", "--inject", "hang@1s"]);
+    let (code, r) = run_json(
+        "hang",
+        &[
+            "--kernel",
+            &k,
+            "-d",
+            "3s",
+            "--timeout",
+            "20s",
+            "--inject",
+            "hang@1s",
+        ],
+    );
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(classes(&r), ["guest-hung"], "{r:#}");
     let f = first(&r);
-    assert!(f["message"].as_str().unwrap().contains("no result within 20.0 s"), "{f:#}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("no result within 20.0 s"),
+        "{f:#}"
+    );
     let t = text(f);
-    assert!(t.contains("injected on purpose (--inject): hang@1000ms"), "{t}");
+    assert!(
+        t.contains("injected on purpose (--inject): hang@1000ms"),
+        "{t}"
+    );
     assert!(t.contains("last phase reached: WorkloadStarted"), "{t}");
     assert!(timeline_point(&r, "host_timeout").is_some(), "{r:#}");
     report_latency("guest-hung (host timeout 20 s)", &r);
@@ -173,11 +273,26 @@ fn kernel_without_sched_ext_cannot_test() {
     let k = kernel_path();
     let (code, r) = run_json(
         "no-scx",
-        &["--kernel", &k, "-s", "scx_simple", "-d", "2s", "--append", "initcall_blacklist=scx_init"],
+        &[
+            "--kernel",
+            &k,
+            "-s",
+            "scx_simple",
+            "-d",
+            "2s",
+            "--append",
+            "initcall_blacklist=scx_init",
+        ],
     );
     assert_eq!(code, 125, "{r:#}");
     assert_eq!(classes(&r), ["no-sched-ext"], "{r:#}");
-    assert!(first(&r)["message"].as_str().unwrap().contains("CONFIG_SCHED_CLASS_EXT"), "{r:#}");
+    assert!(
+        first(&r)["message"]
+            .as_str()
+            .unwrap()
+            .contains("CONFIG_SCHED_CLASS_EXT"),
+        "{r:#}"
+    );
     assert_eq!(r["outcome"], "inconclusive");
 }
 
@@ -186,30 +301,68 @@ fn repeat_counts_failures_and_never_retries_a_scheduler_failure() {
     let k = kernel_path();
     let dir = artifacts("repeat-fail");
     let out = ktstr(&[
-        "run", "--json", "--artifacts", dir.to_str().unwrap(), "--kernel", &k, "-s", "scx_simple", "-d", "2s",
-        "--inject", "kill-scheduler@500ms", "--repeat", "2", "--retry-infra", "2",
+        "run",
+        "--json",
+        "--artifacts",
+        dir.to_str().unwrap(),
+        "--kernel",
+        &k,
+        "-s",
+        "scx_simple",
+        "-d",
+        "2s",
+        "--inject",
+        "kill-scheduler@500ms",
+        "--repeat",
+        "2",
+        "--retry-infra",
+        "2",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let r: Value = serde_json::from_slice(&out.stdout).expect("repeat JSON");
     assert_eq!(r["failed"], 2, "{r:#}");
     assert_eq!(r["failure_rate"], 1.0, "{r:#}");
-    assert_eq!(r["infra_retries"], 0, "a scheduler failure must not be retried: {r:#}");
+    assert_eq!(
+        r["infra_retries"], 0,
+        "a scheduler failure must not be retried: {r:#}"
+    );
     let runs = r["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     for (i, run) in runs.iter().enumerate() {
         assert_eq!(run["run"], i + 1);
-        assert_eq!(run["result"]["findings"][0]["class"], "scheduler-exited", "{run:#}");
-        assert!(dir.join(format!("run-{:02}", i + 1)).join("result.json").is_file());
+        assert_eq!(
+            run["result"]["findings"][0]["class"], "scheduler-exited",
+            "{run:#}"
+        );
+        assert!(dir
+            .join(format!("run-{:02}", i + 1))
+            .join("result.json")
+            .is_file());
     }
 }
 
 #[test]
 fn repeat_of_a_healthy_run_passes_with_zero_failure_rate() {
     let k = kernel_path();
-    let out = ktstr(&["run", "--json", "--kernel", &k, "-s", "scx_simple", "-d", "1s", "--repeat", "2"]);
+    let out = ktstr(&[
+        "run",
+        "--json",
+        "--kernel",
+        &k,
+        "-s",
+        "scx_simple",
+        "-d",
+        "1s",
+        "--repeat",
+        "2",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let r: Value = serde_json::from_slice(&out.stdout).expect("repeat JSON");
-    assert_eq!((r["passed"].as_u64(), r["failed"].as_u64()), (Some(2), Some(0)), "{r:#}");
+    assert_eq!(
+        (r["passed"].as_u64(), r["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{r:#}"
+    );
     assert_eq!(r["failure_rate"], 0.0);
     assert_eq!(r["exit_code"], 0);
 }
@@ -218,12 +371,26 @@ fn repeat_of_a_healthy_run_passes_with_zero_failure_rate() {
 fn infrastructure_failures_are_retried_then_cannot_test() {
     // A host timeout shorter than any boot: the kernel never reaches init.
     let k = kernel_path();
-    let out = ktstr(&["run", "--json", "--kernel", &k, "--timeout", "300ms", "--repeat", "2", "--retry-infra", "1"]);
+    let out = ktstr(&[
+        "run",
+        "--json",
+        "--kernel",
+        &k,
+        "--timeout",
+        "300ms",
+        "--repeat",
+        "2",
+        "--retry-infra",
+        "1",
+    ]);
     assert_eq!(out.status.code(), Some(125));
     let r: Value = serde_json::from_slice(&out.stdout).expect("repeat JSON");
     assert_eq!(r["cannot_test"], 2, "{r:#}");
     assert_eq!(r["infra_retries"], 2, "{r:#}");
-    assert_eq!(r["failure_rate"], 0.0, "could-not-test is not a scheduler failure: {r:#}");
+    assert_eq!(
+        r["failure_rate"], 0.0,
+        "could-not-test is not a scheduler failure: {r:#}"
+    );
     for run in r["runs"].as_array().unwrap() {
         assert_eq!(run["infra_retries"][0]["classes"][0], "no-init", "{run:#}");
         assert_eq!(run["result"]["findings"][0]["class"], "no-init", "{run:#}");

@@ -50,21 +50,6 @@ Exit codes (for scripts and `git bisect run`):
   130  interrupted
   131  environment error (QEMU missing, KVM unusable, cache unwritable): a bisect aborts";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outcome_mapping() {
-        assert_eq!(ExitCode::from_outcome(Outcome::Pass, false).code(), 0);
-        assert_eq!(ExitCode::from_outcome(Outcome::Fail, false).code(), 1);
-        assert_eq!(ExitCode::from_outcome(Outcome::Inconclusive, false).code(), 125);
-        assert_eq!(ExitCode::from_outcome(Outcome::Inconclusive, true).code(), 130);
-        // Usage and environment errors must abort a bisect (> 127).
-        assert!(ExitCode::Usage.code() > 127 && ExitCode::Environment.code() > 127);
-    }
-}
-
 /// The exit code for an error that stopped a command before a verdict.
 pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
     use crate::guest_image::GuestImageError;
@@ -110,4 +95,19 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
         }
     }
     ExitCode::Environment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_mapping() {
+        assert_eq!(ExitCode::from_outcome(Outcome::Pass, false).code(), 0);
+        assert_eq!(ExitCode::from_outcome(Outcome::Fail, false).code(), 1);
+        assert_eq!(ExitCode::from_outcome(Outcome::Inconclusive, false).code(), 125);
+        assert_eq!(ExitCode::from_outcome(Outcome::Inconclusive, true).code(), 130);
+        // Usage and environment errors must abort a bisect (> 127).
+        assert!(ExitCode::Usage.code() > 127 && ExitCode::Environment.code() > 127);
+    }
 }

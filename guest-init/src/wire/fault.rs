@@ -50,15 +50,23 @@ impl FromStr for Fault {
             why: why.to_string(),
         };
         let (kind, delay) = s.split_once('@').ok_or_else(|| err("no @DELAY"))?;
-        let after_ms = parse_ms(delay).ok_or_else(|| err("the delay is not a duration like 500ms or 2s"))?;
+        let after_ms =
+            parse_ms(delay).ok_or_else(|| err("the delay is not a duration like 500ms or 2s"))?;
         let kind = match kind.split_once(':') {
             _ if kind == "hang" => FaultKind::Hang,
-            _ if kind == "kill-scheduler" => FaultKind::KillScheduler { signal: libc::SIGKILL },
+            _ if kind == "kill-scheduler" => FaultKind::KillScheduler {
+                signal: libc::SIGKILL,
+            },
             Some(("kill-scheduler", sig)) => FaultKind::KillScheduler {
                 signal: parse_signal(sig).ok_or_else(|| err("unknown signal"))?,
             },
-            _ => match kind.strip_prefix("sysrq-").map(|k| k.chars().collect::<Vec<_>>()) {
-                Some(key) if key.len() == 1 && key[0].is_ascii_alphanumeric() => FaultKind::Sysrq { key: key[0] },
+            _ => match kind
+                .strip_prefix("sysrq-")
+                .map(|k| k.chars().collect::<Vec<_>>())
+            {
+                Some(key) if key.len() == 1 && key[0].is_ascii_alphanumeric() => {
+                    FaultKind::Sysrq { key: key[0] }
+                }
                 Some(_) => return Err(err("a sysrq key is one letter or digit")),
                 None => return Err(err("unknown kind")),
             },
@@ -70,7 +78,9 @@ impl FromStr for Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            FaultKind::KillScheduler { signal } => write!(f, "kill-scheduler:{}", signal_name(signal))?,
+            FaultKind::KillScheduler { signal } => {
+                write!(f, "kill-scheduler:{}", signal_name(signal))?
+            }
             FaultKind::Sysrq { key } => write!(f, "sysrq-{key}")?,
             FaultKind::Hang => write!(f, "hang")?,
         }
@@ -92,12 +102,19 @@ fn parse_signal(s: &str) -> Option<i32> {
         return nix::sys::signal::Signal::try_from(n).ok().map(|_| n);
     }
     let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
-    name.parse::<nix::sys::signal::Signal>().ok().map(|sig| sig as i32)
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|sig| sig as i32)
 }
 
 fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.as_str().to_string())
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| signal.to_string(), |s| s.as_str().to_string())
 }
 
 #[cfg(test)]
@@ -107,10 +124,37 @@ mod tests {
     #[test]
     fn parses_and_prints() {
         let cases: &[(&str, Option<(u64, FaultKind)>)] = &[
-            ("kill-scheduler@1s", Some((1000, FaultKind::KillScheduler { signal: libc::SIGKILL }))),
-            ("kill-scheduler:SIGTERM@500ms", Some((500, FaultKind::KillScheduler { signal: libc::SIGTERM }))),
-            ("kill-scheduler:int@1.5s", Some((1500, FaultKind::KillScheduler { signal: libc::SIGINT }))),
-            ("kill-scheduler:9@0s", Some((0, FaultKind::KillScheduler { signal: 9 }))),
+            (
+                "kill-scheduler@1s",
+                Some((
+                    1000,
+                    FaultKind::KillScheduler {
+                        signal: libc::SIGKILL,
+                    },
+                )),
+            ),
+            (
+                "kill-scheduler:SIGTERM@500ms",
+                Some((
+                    500,
+                    FaultKind::KillScheduler {
+                        signal: libc::SIGTERM,
+                    },
+                )),
+            ),
+            (
+                "kill-scheduler:int@1.5s",
+                Some((
+                    1500,
+                    FaultKind::KillScheduler {
+                        signal: libc::SIGINT,
+                    },
+                )),
+            ),
+            (
+                "kill-scheduler:9@0s",
+                Some((0, FaultKind::KillScheduler { signal: 9 })),
+            ),
             ("sysrq-c@2s", Some((2000, FaultKind::Sysrq { key: 'c' }))),
             ("hang@1s", Some((1000, FaultKind::Hang))),
             ("hang", None),

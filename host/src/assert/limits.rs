@@ -101,7 +101,9 @@ impl Thresholds {
             max_gap_ms: Some(600.0 * t),
             isolation: Some(true),
             isolation_grace_ms: Some(100.0 * t),
-            max_wake_p99_us: Some(20_000.0 * t),
+            // 108 ms p99 measured under TCG for a healthy EEVDF run on a
+            // busy host (2 VMs on 2 cores): 40 ms x 5 leaves headroom.
+            max_wake_p99_us: Some(40_000.0 * t),
             // Work per CPU-second itself varies by vCPU under TCG (the
             // host thread's time is split unevenly): measured CV up to 0.49
             // for healthy EEVDF, so TCG gets twice the KVM limit.

@@ -3,7 +3,8 @@
 //! - `name` (no slash): looked up on the host `PATH` and shipped at the path
 //!   it was found at (`stress-ng` -> `/usr/bin/stress-ng`), so it is on the
 //!   guest `PATH` too.
-//! - a path that exists on the host: shipped at its absolute path.
+//! - a path that exists on the host: shipped at its absolute path, or under
+//!   [`HOST_FILES_DIR`] when the guest mounts a filesystem over it (`/tmp`).
 //! - an absolute path that does not exist on the host: a guest path (e.g.
 //!   `/bin/busybox`, or a file from `--include`), run as it is.
 //!
@@ -17,6 +18,12 @@ use std::path::{Path, PathBuf};
 
 use super::PayloadError;
 use crate::run::plan::Include;
+
+/// Where host files go whose own path the guest hides under a mount.
+pub const HOST_FILES_DIR: &str = "/ktstr-vm/host";
+/// Directories the guest init mounts filesystems on (guest-init
+/// `init/mounts.rs`): a file shipped there would be hidden.
+const GUEST_MOUNTS: &[&str] = &["/tmp", "/run", "/dev", "/proc", "/sys"];
 
 /// A command as the guest will run it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +72,19 @@ fn locate_in(command: &str, path_var: Option<&std::ffi::OsStr>) -> Result<Locate
         }
     }
     Ok(Located {
-        guest_path: host.to_string_lossy().into_owned(),
+        guest_path: shipped[0].guest.clone(),
         shipped,
     })
+}
+
+/// The guest path for a shipped host file: the same, unless a guest mount
+/// would hide it.
+fn guest_path_for(host: &Path) -> Option<String> {
+    let s = host.to_str()?;
+    if GUEST_MOUNTS.iter().any(|m| host.starts_with(m)) {
+        return Some(format!("{HOST_FILES_DIR}{s}"));
+    }
+    Some(s.to_string())
 }
 
 /// The first executable `name` in the directories of `path_var`.
@@ -105,12 +122,10 @@ fn ship(host: &Path) -> Result<Include, PayloadError> {
     if meta.permissions().mode() & 0o111 == 0 {
         return Err(not("is not executable (chmod +x it)"));
     }
-    let guest = host
-        .to_str()
-        .ok_or_else(|| not("path is not valid UTF-8"))?;
+    let guest = guest_path_for(host).ok_or_else(|| not("path is not valid UTF-8"))?;
     Ok(Include {
         host: host.to_path_buf(),
-        guest: guest.to_string(),
+        guest,
     })
 }
 
@@ -171,7 +186,10 @@ mod tests {
         let prog = write_exec(dir.path(), "prog", &elf);
         let path_var = std::ffi::OsString::from(dir.path());
         let found = locate_in("prog", Some(&path_var)).unwrap();
-        assert_eq!(found.guest_path, prog.to_str().unwrap());
+        assert!(
+            found.guest_path.ends_with(prog.to_str().unwrap()),
+            "{found:?}"
+        );
         assert_eq!(found.shipped.len(), 1);
         assert!(matches!(
             locate_in("nope", Some(&path_var)),
@@ -193,12 +211,29 @@ mod tests {
     }
 
     #[test]
+    fn files_under_guest_mounts_move() {
+        assert_eq!(
+            guest_path_for(Path::new("/usr/bin/x")).unwrap(),
+            "/usr/bin/x"
+        );
+        assert_eq!(
+            guest_path_for(Path::new("/tmp/a/x")).unwrap(),
+            "/ktstr-vm/host/tmp/a/x"
+        );
+        assert_eq!(guest_path_for(Path::new("/tmpfoo/x")).unwrap(), "/tmpfoo/x");
+    }
+
+    #[test]
     fn scripts_bring_their_interpreter() {
         let dir = tempfile::tempdir().unwrap();
         let s = write_exec(dir.path(), "t.sh", b"#!/bin/sh -e\necho hi\n");
         let found = locate_in(s.to_str().unwrap(), None).unwrap();
         let hosts: Vec<_> = found.shipped.iter().map(|i| i.host.clone()).collect();
         assert_eq!(hosts, [s.clone(), PathBuf::from("/bin/sh")]);
+        // The guest mounts a tmpfs on /tmp: the script goes elsewhere.
+        if s.starts_with("/tmp") {
+            assert_eq!(found.guest_path, format!("{HOST_FILES_DIR}{}", s.display()));
+        }
         // The guest runs /bin/sh from its own path, with the target's bytes.
         assert_eq!(found.shipped[1].guest, "/bin/sh");
     }

@@ -92,14 +92,25 @@ pub fn repeat(
         let done = loop {
             let mut p = plan.clone();
             let attempt = discarded.len();
-            let name = if attempt == 0 { format!("run-{run:02}") } else { format!("run-{run:02}-retry-{attempt}") };
+            let name = if attempt == 0 {
+                format!("run-{run:02}")
+            } else {
+                format!("run-{run:02}-retry-{attempt}")
+            };
             p.artifacts = Some(base.join(name));
             let done: Completed = execute(&p, cache, run_opts)?;
-            if attempt < opts.retry_infra as usize && is_infra_failure(done.result.outcome, &done.result.findings) {
+            if attempt < opts.retry_infra as usize
+                && is_infra_failure(done.result.outcome, &done.result.findings)
+            {
                 discarded.push(DiscardedAttempt {
                     outcome: done.result.outcome,
                     classes: done.result.findings.iter().map(|f| f.class).collect(),
-                    message: done.result.findings.first().map(|f| f.message.clone()).unwrap_or_default(),
+                    message: done
+                        .result
+                        .findings
+                        .first()
+                        .map(|f| f.message.clone())
+                        .unwrap_or_default(),
                     artifacts: done.result.artifacts.clone(),
                 });
                 continue;
@@ -128,14 +139,22 @@ fn artifacts_base(plan: &RunPlan, cache: &CacheDir) -> Result<PathBuf, Artifacts
         return Ok(dir.clone());
     }
     let label = plan.scheduler.as_ref().map_or("eevdf", |s| s.name.as_str());
-    Ok(Artifacts::fresh(&cache.root().join("runs"), &format!("{label}-repeat"))?.dir().to_path_buf())
+    Ok(
+        Artifacts::fresh(&cache.root().join("runs"), &format!("{label}-repeat"))?
+            .dir()
+            .to_path_buf(),
+    )
 }
 
 fn totals(opts: RepeatOptions, runs: Vec<RepeatRun>, interrupted: bool) -> RepeatResult {
     let count = |o: Outcome| runs.iter().filter(|r| r.result.outcome == o).count() as u32;
     let (failed, cannot_test) = (count(Outcome::Fail), count(Outcome::Inconclusive));
     let passed = runs.len() as u32 - failed - cannot_test;
-    let outcome = runs.iter().map(|r| r.result.outcome).max().unwrap_or(Outcome::Inconclusive);
+    let outcome = runs
+        .iter()
+        .map(|r| r.result.outcome)
+        .max()
+        .unwrap_or(Outcome::Inconclusive);
     let exit = ExitCode::from_outcome(outcome, interrupted);
     RepeatResult {
         outcome,
@@ -145,7 +164,11 @@ fn totals(opts: RepeatOptions, runs: Vec<RepeatRun>, interrupted: bool) -> Repea
         passed,
         failed,
         cannot_test,
-        failure_rate: if runs.is_empty() { 0.0 } else { f64::from(failed) / runs.len() as f64 },
+        failure_rate: if runs.is_empty() {
+            0.0
+        } else {
+            f64::from(failed) / runs.len() as f64
+        },
         infra_retries: runs.iter().map(|r| r.infra_retries.len() as u32).sum(),
         interrupted,
         runs,
@@ -174,7 +197,11 @@ pub fn render_run(r: &RepeatRun, opts: &RepeatOptions) -> String {
         opts.runs,
         summary::outcome_word(res.outcome),
         res.wall_ms as f64 / 1000.0,
-        if classes.is_empty() { String::new() } else { format!(": {}", classes.join(", ")) },
+        if classes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", classes.join(", "))
+        },
         res.artifacts.display()
     );
     if res.outcome != Outcome::Pass {
@@ -218,7 +245,11 @@ pub fn run_cli(
         }
         if o.runs == 1 {
             for d in &r.infra_retries {
-                println!("ktstr-vm: infrastructure failure, re-run: {} ({})", d.message, d.artifacts.display());
+                println!(
+                    "ktstr-vm: infrastructure failure, re-run: {} ({})",
+                    d.message,
+                    d.artifacts.display()
+                );
             }
             print!("{}", summary::render(&r.result));
         } else {
@@ -257,12 +288,20 @@ mod tests {
             (Outcome::Fail, &[Class::GuestHung], false),
             // Could not test, but not for infrastructure reasons: a re-run gives the same answer.
             (Outcome::Inconclusive, &[Class::NoSchedExt], false),
-            (Outcome::Inconclusive, &[Class::QemuDied, Class::TopologyMismatch], false),
+            (
+                Outcome::Inconclusive,
+                &[Class::QemuDied, Class::TopologyMismatch],
+                false,
+            ),
             (Outcome::Pass, &[], false),
         ];
         for (outcome, classes, want) in cases {
             let findings: Vec<Finding> = classes.iter().map(|c| finding(*c)).collect();
-            assert_eq!(is_infra_failure(*outcome, &findings), *want, "{outcome:?} {classes:?}");
+            assert_eq!(
+                is_infra_failure(*outcome, &findings),
+                *want,
+                "{outcome:?} {classes:?}"
+            );
         }
     }
 }

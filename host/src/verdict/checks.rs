@@ -21,7 +21,11 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
     let f = digest(input);
     let mut out = Vec::new();
     if f.interrupted {
-        out.push(Finding::new(Class::Interrupted, "interrupted by the user; QEMU was killed", vec![]));
+        out.push(Finding::new(
+            Class::Interrupted,
+            "interrupted by the user; QEMU was killed",
+            vec![],
+        ));
         return out;
     }
     if f.hello.is_none() {
@@ -53,22 +57,34 @@ fn note_injected(f: &Facts, out: &mut [Finding]) {
         return;
     };
     for (i, (fault, at)) in f.injected.iter().enumerate() {
-        let line = format!("injected on purpose (--inject): {fault}, at {:.2}s guest uptime", *at as f64 / 1000.0);
+        let line = format!(
+            "injected on purpose (--inject): {fault}, at {:.2}s guest uptime",
+            *at as f64 / 1000.0
+        );
         first.evidence.insert(i, line);
     }
 }
 
 fn tail(text: &str, n: usize) -> Vec<String> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn no_init(f: &Facts, input: &JudgeInput) -> Finding {
     let mut evidence = tail(input.console, CONSOLE_TAIL);
-    let panic = input.console.lines().find(|l| kernel_log::classify(l) == Some(Class::KernelPanic));
+    let panic = input
+        .console
+        .lines()
+        .find(|l| kernel_log::classify(l) == Some(Class::KernelPanic));
     let why = match (f.timeout_ms, panic, f.qemu_exit) {
         (_, Some(p), _) => format!("the kernel panicked before reaching init: {}", p.trim()),
-        (Some(ms), _, _) => format!("the kernel did not reach init within {:.1} s (host timeout)", ms as f64 / 1000.0),
+        (Some(ms), _, _) => format!(
+            "the kernel did not reach init within {:.1} s (host timeout)",
+            ms as f64 / 1000.0
+        ),
         (None, None, Some(exit)) => {
             evidence.splice(0..0, tail(input.qemu_log, 10));
             if input.qemu_log.trim().is_empty() {
@@ -76,14 +92,17 @@ fn no_init(f: &Facts, input: &JudgeInput) -> Finding {
             } else {
                 return Finding::new(
                     Class::QemuDied,
-                    format!("QEMU failed before the guest init started: {}", input.qemu_log.trim().lines().last().unwrap_or("")),
+                    format!(
+                        "QEMU failed before the guest init started: {}",
+                        input.qemu_log.trim().lines().last().unwrap_or("")
+                    ),
                     evidence,
                 );
             }
         }
         (None, None, None) => "the guest init never said hello".to_string(),
     };
-    Finding::new(Class::NoInit, why, evidence)
+    Finding::new(Class::NoInit, why, evidence).at(panic.and_then(kernel_log::console_ts_ms))
 }
 
 fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
@@ -98,13 +117,21 @@ fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
         } else if *stage == "scheduler" {
             Finding::new(Class::SchedulerLoadFailed, message.to_string(), vec![])
         } else {
-            Finding::new(Class::HarnessError, format!("guest {stage}: {message}"), vec![])
+            Finding::new(
+                Class::HarnessError,
+                format!("guest {stage}: {message}"),
+                vec![],
+            )
         };
         out.push(finding);
     }
     if let Some((_, false)) = f.hello {
         if input_needs_scx(f) && !out.iter().any(|x| x.class == Class::NoSchedExt) {
-            out.push(Finding::new(Class::NoSchedExt, "the kernel has no sched_ext", no_scx_evidence()));
+            out.push(Finding::new(
+                Class::NoSchedExt,
+                "the kernel has no sched_ext",
+                no_scx_evidence(),
+            ));
         }
     }
     out
@@ -133,7 +160,12 @@ fn sched_evidence(f: &Facts) -> Vec<String> {
     let lines: Vec<&str> = f.sched_log.iter().map(|(_, l)| *l).collect();
     let mut ev = Vec::new();
     if let Some(i) = lines.iter().position(|l| l.contains("DEBUG DUMP")) {
-        ev.extend(lines[i..].iter().take(DUMP_LINES).map(|s| format!("scheduler: {s}")));
+        ev.extend(
+            lines[i..]
+                .iter()
+                .take(DUMP_LINES)
+                .map(|s| format!("scheduler: {s}")),
+        );
     }
     let start = lines.len().saturating_sub(SCHED_TAIL);
     for l in &lines[start..] {
@@ -153,7 +185,10 @@ fn scheduler(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
     let mut out = match (f.attached, f.attach_timeout) {
         (None, Some((waited, state))) => vec![Finding::new(
             Class::SchedulerAttachTimeout,
-            format!("the scheduler did not attach within {:.1} s (sched_ext state: {state})", waited as f64 / 1000.0),
+            format!(
+                "the scheduler did not attach within {:.1} s (sched_ext state: {state})",
+                waited as f64 / 1000.0
+            ),
             sched_evidence(f),
         )],
         (None, None) => match &disabled {
@@ -192,7 +227,12 @@ fn kernel_disable(f: &Facts) -> Option<Finding> {
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
     let mut ev = vec![line.text.to_string()];
-    ev.extend(after.iter().take(DISABLE_CONTEXT).map(|l| l.text.to_string()));
+    ev.extend(
+        after
+            .iter()
+            .take(DISABLE_CONTEXT)
+            .map(|l| l.text.to_string()),
+    );
     ev.extend(sched_evidence(f));
     let finding = Finding::new(
         Class::SchedulerDisabled,
@@ -229,7 +269,11 @@ fn load_failure(f: &Facts) -> Vec<Finding> {
 fn ended_mid_run(f: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for e in &f.exits {
-        let SchedExit { exit, requested, uptime_ms } = *e;
+        let SchedExit {
+            exit,
+            requested,
+            uptime_ms,
+        } = *e;
         let message = if !requested {
             format!("the scheduler process ended on its own mid-run ({exit})")
         } else if !exit.success() && !is_sigint(&exit) {
@@ -238,9 +282,15 @@ fn ended_mid_run(f: &Facts) -> Vec<Finding> {
             continue;
         };
         let mut ev = scx_kernel_lines(f);
-        ev.extend(f.state_changes.iter().map(|(state, ops, at)| state_line(state, *ops, *at)));
+        ev.extend(
+            f.state_changes
+                .iter()
+                .map(|(state, ops, at)| state_line(state, *ops, *at)),
+        );
         ev.extend(sched_evidence(f));
-        out.push(Finding::new(Class::SchedulerExited, message, ev).at(Some(uptime_ms)));
+        // A dying scheduler may show in sched_ext's state before its exit is reaped.
+        let first_seen = f.state_changes.iter().map(|s| s.2).chain([uptime_ms]).min();
+        out.push(Finding::new(Class::SchedulerExited, message, ev).at(first_seen));
     }
     if out.is_empty() {
         if let Some((state, ops, at)) = f.state_changes.first() {
@@ -249,7 +299,10 @@ fn ended_mid_run(f: &Facts) -> Vec<Finding> {
             out.push(
                 Finding::new(
                     Class::SchedExtStateChanged,
-                    format!("sched_ext changed under the test: state {state}, ops {}", ops.unwrap_or("none")),
+                    format!(
+                        "sched_ext changed under the test: state {state}, ops {}",
+                        ops.unwrap_or("none")
+                    ),
                     ev,
                 )
                 .at(Some(*at)),
@@ -286,7 +339,10 @@ fn workers(f: &Facts) -> Vec<Finding> {
     let mut died = Vec::new();
     let mut starved = Vec::new();
     for w in &f.workers {
-        let who = format!("worker {}.{} (tid {}, {}, cgroup {:?})", w.group, w.index, w.tid, w.work_type, w.cgroup);
+        let who = format!(
+            "worker {}.{} (tid {}, {}, cgroup {:?})",
+            w.group, w.index, w.tid, w.work_type, w.cgroup
+        );
         match w.exit {
             WorkerExit::Completed => {
                 if w.work_units == 0 {
@@ -298,7 +354,11 @@ fn workers(f: &Facts) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     if !died.is_empty() {
-        out.push(Finding::new(Class::WorkerDied, format!("{} worker(s) died or did not report", died.len()), died));
+        out.push(Finding::new(
+            Class::WorkerDied,
+            format!("{} worker(s) died or did not report", died.len()),
+            died,
+        ));
     }
     if !starved.is_empty() {
         out.push(Finding::new(
@@ -313,8 +373,16 @@ fn workers(f: &Facts) -> Vec<Finding> {
 /// A run that did not end with `Done`: hung or died after init.
 fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding> {
     if f.done {
-        if f.workload_started && f.workers.is_empty() && !input.workerless && !so_far.iter().any(|x| x.outcome == Outcome::Fail) {
-            return vec![Finding::new(Class::HarnessError, "the workload ran but no worker reported", vec![])];
+        if f.workload_started
+            && f.workers.is_empty()
+            && !input.workerless
+            && !so_far.iter().any(|x| x.outcome == Outcome::Fail)
+        {
+            return vec![Finding::new(
+                Class::HarnessError,
+                "the workload ran but no worker reported",
+                vec![],
+            )];
         }
         return vec![];
     }
@@ -323,9 +391,17 @@ fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding>
     }
     let mut ev = Vec::new();
     if let Some((phase, at)) = f.last_phase {
-        ev.push(format!("last phase reached: {phase:?} at {:.2}s guest uptime", at as f64 / 1000.0));
+        ev.push(format!(
+            "last phase reached: {phase:?} at {:.2}s guest uptime",
+            at as f64 / 1000.0
+        ));
     }
-    if let Some((ev_at, last)) = input.events.iter().rev().find_map(|e| e.guest().map(|m| (e.host_ms, m))) {
+    if let Some((ev_at, last)) = input
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| e.guest().map(|m| (e.host_ms, m)))
+    {
         ev.push(format!(
             "last guest message ({:.2}s after QEMU started): {}",
             ev_at as f64 / 1000.0,
@@ -336,21 +412,42 @@ fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding>
         Some(ms) => {
             ev.push("console tail:".to_string());
             ev.extend(tail(input.console, CONSOLE_TAIL));
-            let last = f.last_alive_ms.map_or(String::new(), |at| {
-                format!(" (last sign of life at {:.2}s guest uptime)", at as f64 / 1000.0)
+            let mut last = f.last_alive_ms.map_or(String::new(), |at| {
+                format!(
+                    " (last message from init at {:.2}s guest uptime",
+                    at as f64 / 1000.0
+                )
             });
+            if !last.is_empty() {
+                if let Some(k) = f.last_kernel_ms.filter(|k| Some(*k) > f.last_alive_ms) {
+                    last.push_str(&format!(
+                        "; the kernel still logged at {:.2}s",
+                        k as f64 / 1000.0
+                    ));
+                }
+                last.push(')');
+            }
             vec![Finding::new(
                 Class::GuestHung,
-                format!("the guest stopped responding: no result within {:.1} s, QEMU killed{last}", ms as f64 / 1000.0),
+                format!(
+                    "the guest stopped responding: no result within {:.1} s, QEMU killed{last}",
+                    ms as f64 / 1000.0
+                ),
                 ev,
             )
             .at(f.last_alive_ms)]
         }
         None => {
-            ev.extend(tail(input.qemu_log, 10).into_iter().map(|l| format!("qemu: {l}")));
+            ev.extend(
+                tail(input.qemu_log, 10)
+                    .into_iter()
+                    .map(|l| format!("qemu: {l}")),
+            );
             ev.push("console tail:".to_string());
             ev.extend(tail(input.console, CONSOLE_TAIL));
-            let how = f.qemu_exit.map_or("no exit status".to_string(), |e| format!("{e:?}"));
+            let how = f
+                .qemu_exit
+                .map_or("no exit status".to_string(), |e| format!("{e:?}"));
             vec![Finding::new(
                 Class::QemuDied,
                 format!("QEMU ended before the guest finished ({how})"),

@@ -43,8 +43,11 @@ pub(super) struct Facts<'a> {
     pub last_phase: Option<(Phase, u64)>,
     /// Faults injected on purpose (`--inject`): (fault, guest uptime ms).
     pub injected: Vec<(&'a str, u64)>,
-    /// The latest guest uptime any message carried: the last sign of life.
+    /// The latest guest uptime init's own messages carried (kernel log
+    /// records excluded: the kernel may live on after init hung).
     pub last_alive_ms: Option<u64>,
+    /// The latest kernel log timestamp (ms).
+    pub last_kernel_ms: Option<u64>,
     pub done: bool,
     pub protocol: Vec<&'a str>,
     pub timeout_ms: Option<u64>,
@@ -68,8 +71,9 @@ pub(super) fn digest<'a>(input: &'a JudgeInput) -> Facts<'a> {
 }
 
 fn guest<'a>(f: &mut Facts<'a>, msg: &'a GuestMsg) {
-    if let Some(at) = uptime_ms(msg) {
-        f.last_alive_ms = f.last_alive_ms.max(Some(at));
+    match (msg, uptime_ms(msg)) {
+        (GuestMsg::KernelLog { .. }, at) => f.last_kernel_ms = f.last_kernel_ms.max(at),
+        (_, at) => f.last_alive_ms = f.last_alive_ms.max(at),
     }
     match msg {
         GuestMsg::Hello {
@@ -84,7 +88,9 @@ fn guest<'a>(f: &mut Facts<'a>, msg: &'a GuestMsg) {
         }
         GuestMsg::SchedulerStarted { .. } => f.started = true,
         GuestMsg::SchedulerAttached { ops, .. } => f.attached = Some(ops),
-        GuestMsg::SchedulerAttachTimeout { waited_ms, state } => f.attach_timeout = Some((*waited_ms, state)),
+        GuestMsg::SchedulerAttachTimeout { waited_ms, state } => {
+            f.attach_timeout = Some((*waited_ms, state))
+        }
         GuestMsg::SchedulerLog { stream, line } => f.sched_log.push((*stream, line)),
         GuestMsg::SchedulerExited {
             exit,
@@ -95,8 +101,15 @@ fn guest<'a>(f: &mut Facts<'a>, msg: &'a GuestMsg) {
             requested: *requested,
             uptime_ms: *uptime_ms,
         }),
-        GuestMsg::SchedExtState { state, ops, uptime_ms } => f.state_changes.push((state, ops.as_deref(), *uptime_ms)),
-        GuestMsg::KernelLog { line, ts_us, .. } => f.kernel.push(KernelLine { ts_us: *ts_us, text: line }),
+        GuestMsg::SchedExtState {
+            state,
+            ops,
+            uptime_ms,
+        } => f.state_changes.push((state, ops.as_deref(), *uptime_ms)),
+        GuestMsg::KernelLog { line, ts_us, .. } => f.kernel.push(KernelLine {
+            ts_us: *ts_us,
+            text: line,
+        }),
         GuestMsg::Worker(r) => f.workers.push(r),
         GuestMsg::FaultInjected { fault, uptime_ms } => f.injected.push((fault, *uptime_ms)),
         GuestMsg::Error { stage, message } => f.errors.push((stage, message)),

@@ -42,7 +42,12 @@ pub(super) fn kernel_health(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
 }
 
 /// The console around `line` (before it too, for a panic), else `fallback`.
-fn context(console: &[&str], line: &str, class: Class, fallback: impl FnOnce() -> Vec<String>) -> Vec<String> {
+fn context(
+    console: &[&str],
+    line: &str,
+    class: Class,
+    fallback: impl FnOnce() -> Vec<String>,
+) -> Vec<String> {
     let needle = strip_ts(line);
     let Some(pos) = console.iter().position(|l| l.contains(needle)) else {
         return fallback();
@@ -71,7 +76,11 @@ fn context(console: &[&str], line: &str, class: Class, fallback: impl FnOnce() -
 
 /// The text after a `[    1.234567] ` console timestamp.
 fn strip_ts(line: &str) -> &str {
-    match line.trim_start().strip_prefix('[').and_then(|r| r.split_once("] ")) {
+    match line
+        .trim_start()
+        .strip_prefix('[')
+        .and_then(|r| r.split_once("] "))
+    {
         Some((ts, rest)) if ts.trim().parse::<f64>().is_ok() => rest,
         _ => line.trim(),
     }
@@ -83,7 +92,10 @@ mod tests {
 
     #[test]
     fn strips_console_timestamps() {
-        assert_eq!(strip_ts("[    3.123456] Kernel panic - x"), "Kernel panic - x");
+        assert_eq!(
+            strip_ts("[    3.123456] Kernel panic - x"),
+            "Kernel panic - x"
+        );
         assert_eq!(strip_ts("Kernel panic - x"), "Kernel panic - x");
         assert_eq!(strip_ts("[abc] x"), "[abc] x");
     }

@@ -65,17 +65,44 @@ mod tests {
     #[test]
     fn classifies_lines() {
         let cases: &[(&str, Option<Class>)] = &[
-            ("[ 1.2] Kernel panic - not syncing: sysrq triggered crash", Some(Class::KernelPanic)),
-            ("watchdog: BUG: soft lockup - CPU#1 stuck for 22s!", Some(Class::SoftLockup)),
-            ("NMI watchdog: Watchdog detected hard LOCKUP on cpu 2", Some(Class::HardLockup)),
-            ("rcu: INFO: rcu_preempt self-detected stall on CPU", Some(Class::RcuStall)),
-            ("rcu: INFO: rcu_sched detected stalls on CPUs/tasks:", Some(Class::RcuStall)),
-            ("INFO: task kworker/0:1:12 blocked for more than 10 seconds.", Some(Class::HungTask)),
-            ("Oops: general protection fault, probably for non-canonical address", Some(Class::KernelOops)),
-            ("BUG: unable to handle page fault for address: 0000", Some(Class::KernelOops)),
+            (
+                "[ 1.2] Kernel panic - not syncing: sysrq triggered crash",
+                Some(Class::KernelPanic),
+            ),
+            (
+                "watchdog: BUG: soft lockup - CPU#1 stuck for 22s!",
+                Some(Class::SoftLockup),
+            ),
+            (
+                "NMI watchdog: Watchdog detected hard LOCKUP on cpu 2",
+                Some(Class::HardLockup),
+            ),
+            (
+                "rcu: INFO: rcu_preempt self-detected stall on CPU",
+                Some(Class::RcuStall),
+            ),
+            (
+                "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+                Some(Class::RcuStall),
+            ),
+            (
+                "INFO: task kworker/0:1:12 blocked for more than 10 seconds.",
+                Some(Class::HungTask),
+            ),
+            (
+                "Oops: general protection fault, probably for non-canonical address",
+                Some(Class::KernelOops),
+            ),
+            (
+                "BUG: unable to handle page fault for address: 0000",
+                Some(Class::KernelOops),
+            ),
             ("kernel BUG at mm/slub.c:123!", Some(Class::KernelBug)),
             ("BUG: KASAN: use-after-free", Some(Class::KernelBug)),
-            ("WARNING: CPU: 1 PID: 0 at kernel/sched/ext.c:123 foo", Some(Class::KernelWarning)),
+            (
+                "WARNING: CPU: 1 PID: 0 at kernel/sched/ext.c:123 foo",
+                Some(Class::KernelWarning),
+            ),
             ("sched_ext: BPF scheduler \"simple\" enabled", None),
             ("Run /init as init process", None),
         ];
@@ -94,7 +121,10 @@ mod tests {
             scx_disabled("[ 3.1] sched_ext: BPF scheduler \"qmap\" disabled (scx_bpf_error)"),
             Some(("qmap".into(), "scx_bpf_error".into()))
         );
-        assert_eq!(scx_disabled("sched_ext: BPF scheduler \"simple\" enabled"), None);
+        assert_eq!(
+            scx_disabled("sched_ext: BPF scheduler \"simple\" enabled"),
+            None
+        );
         assert_eq!(
             scx_message("sched_ext: qmap: test triggering error", "qmap"),
             Some("test triggering error")

@@ -70,9 +70,8 @@ impl Class {
     pub fn outcome(self) -> Outcome {
         use Class::*;
         match self {
-            NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError | ProtocolError | Interrupted => {
-                Outcome::Inconclusive
-            }
+            NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError | ProtocolError
+            | Interrupted => Outcome::Inconclusive,
             _ => Outcome::Fail,
         }
     }

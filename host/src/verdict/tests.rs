@@ -52,7 +52,8 @@ fn healthy_scx() -> Vec<TimedEvent> {
         g(GuestMsg::KernelLog {
             level: 6,
             ts_us: 1,
-            line: "sched_ext: BPF scheduler \"simple\" disabled (unregistered from user space)".into(),
+            line: "sched_ext: BPF scheduler \"simple\" disabled (unregistered from user space)"
+                .into(),
         }),
         g(GuestMsg::SchedulerExited {
             exit: ExitStatus::Exited { code: 0 },
@@ -60,7 +61,12 @@ fn healthy_scx() -> Vec<TimedEvent> {
             uptime_ms: 4,
         }),
         g(GuestMsg::Done { uptime_ms: 5 }),
-        TimedEvent::new(9, Event::QemuExited { exit: QemuExit::Exited { code: 0 } }),
+        TimedEvent::new(
+            9,
+            Event::QemuExited {
+                exit: QemuExit::Exited { code: 0 },
+            },
+        ),
     ]
 }
 
@@ -110,7 +116,11 @@ fn load_failure_quotes_the_scheduler() {
     let v = judge_events(&events, true, "");
     assert_eq!(v.outcome, Outcome::Fail);
     assert_eq!(classes(&v), [Class::SchedulerLoadFailed]);
-    assert!(v.findings[0].message.contains("init from non-central CPU"), "{}", v.findings[0].message);
+    assert!(
+        v.findings[0].message.contains("init from non-central CPU"),
+        "{}",
+        v.findings[0].message
+    );
 }
 
 #[test]
@@ -135,7 +145,9 @@ fn kernel_disable_names_reason_and_message() {
     let v = judge_events(&events, true, "");
     assert_eq!(v.outcome, Outcome::Fail);
     assert_eq!(v.findings[0].class, Class::SchedulerDisabled);
-    assert!(v.findings[0].message.contains("scx_bpf_error): test triggering error"));
+    assert!(v.findings[0]
+        .message
+        .contains("scx_bpf_error): test triggering error"));
 }
 
 #[test]
@@ -152,7 +164,11 @@ fn scheduler_exit_mid_run_fails() {
     });
     let v = judge_events(&events, true, "");
     assert_eq!(classes(&v), [Class::SchedulerExited]);
-    assert!(v.findings[0].message.contains("SIGKILL"), "{}", v.findings[0].message);
+    assert!(
+        v.findings[0].message.contains("SIGKILL"),
+        "{}",
+        v.findings[0].message
+    );
 }
 
 #[test]
@@ -162,7 +178,10 @@ fn starved_and_dead_workers_fail() {
     events.insert(5, worker(3, WorkerExit::Signaled { signal: 9 }));
     let v = judge_events(&events, true, "");
     let c = classes(&v);
-    assert!(c.contains(&Class::WorkerStarved) && c.contains(&Class::WorkerDied), "{c:?}");
+    assert!(
+        c.contains(&Class::WorkerStarved) && c.contains(&Class::WorkerDied),
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -170,7 +189,12 @@ fn no_hello_is_inconclusive_and_explains() {
     let events = vec![
         TimedEvent::new(0, Event::QemuStarted),
         TimedEvent::new(9, Event::HostTimeout { limit_ms: 30_000 }),
-        TimedEvent::new(9, Event::QemuExited { exit: QemuExit::Signaled { signal: 9 } }),
+        TimedEvent::new(
+            9,
+            Event::QemuExited {
+                exit: QemuExit::Signaled { signal: 9 },
+            },
+        ),
     ];
     let v = judge_events(&events, false, "Decompressing Linux...\n");
     assert_eq!(v.outcome, Outcome::Inconclusive);
@@ -180,7 +204,11 @@ fn no_hello_is_inconclusive_and_explains() {
 
     let panic = "[ 0.5] Kernel panic - not syncing: VFS: Unable to mount root fs\n";
     let v = judge_events(&events, false, panic);
-    assert!(v.findings[0].message.contains("panicked"), "{}", v.findings[0].message);
+    assert!(
+        v.findings[0].message.contains("panicked"),
+        "{}",
+        v.findings[0].message
+    );
 }
 
 #[test]
@@ -198,17 +226,33 @@ fn hang_after_init_is_a_failure_with_console_tail() {
 fn panic_on_console_after_init() {
     let mut events = healthy_scx();
     events.truncate(5);
-    events.push(TimedEvent::new(50, Event::QemuExited { exit: QemuExit::Exited { code: 0 } }));
+    events.push(TimedEvent::new(
+        50,
+        Event::QemuExited {
+            exit: QemuExit::Exited { code: 0 },
+        },
+    ));
     let console = "ok\n[ 3.0] sysrq: Trigger a crash\n[ 3.0] Kernel panic - not syncing: sysrq triggered crash\n[ 3.0] CPU: 0 PID: 1\n";
     let v = judge_events(&events, true, console);
     assert_eq!(classes(&v), [Class::KernelPanic]);
-    assert!(v.findings[0].evidence.iter().any(|l| l.contains("CPU: 0 PID: 1")));
+    assert!(v.findings[0]
+        .evidence
+        .iter()
+        .any(|l| l.contains("CPU: 0 PID: 1")));
 }
 
 #[test]
 fn harness_errors_and_protocol_errors_are_inconclusive() {
     let mut events = healthy_scx();
-    events.insert(2, TimedEvent::new(1, Event::Protocol { error: "line 3: bad".into() }));
+    events.insert(
+        2,
+        TimedEvent::new(
+            1,
+            Event::Protocol {
+                error: "line 3: bad".into(),
+            },
+        ),
+    );
     let v = judge_events(&events, true, "");
     assert_eq!(v.outcome, Outcome::Inconclusive);
     assert_eq!(classes(&v), [Class::ProtocolError]);
@@ -245,12 +289,26 @@ fn kernel(ts_us: u64, line: &str) -> TimedEvent {
 #[test]
 fn disable_is_timed_by_the_kernel() {
     let mut events = healthy_scx();
-    events.insert(5, kernel(4_250_000, "sched_ext: BPF scheduler \"qmap\" disabled (runnable task stall)"));
-    events.insert(6, kernel(4_250_100, "sched_ext: qmap: kworker/u8:1[28] failed to run for 5.004s"));
+    events.insert(
+        5,
+        kernel(
+            4_250_000,
+            "sched_ext: BPF scheduler \"qmap\" disabled (runnable task stall)",
+        ),
+    );
+    events.insert(
+        6,
+        kernel(
+            4_250_100,
+            "sched_ext: qmap: kworker/u8:1[28] failed to run for 5.004s",
+        ),
+    );
     let v = judge_events(&events, true, "");
     assert_eq!(classes(&v), [Class::SchedulerDisabled]);
     assert_eq!(v.findings[0].at_guest_ms, Some(4250));
-    assert!(v.findings[0].message.ends_with("(runnable task stall): kworker/u8:1[28] failed to run for 5.004s"));
+    assert!(v.findings[0]
+        .message
+        .ends_with("(runnable task stall): kworker/u8:1[28] failed to run for 5.004s"));
 }
 
 #[test]
@@ -284,10 +342,27 @@ fn killed_scheduler_explains_the_state_change_and_the_injection() {
     // The process ending explains the state change: one finding, not two.
     assert_eq!(classes(&v), [Class::SchedulerExited]);
     let f = &v.findings[0];
-    assert_eq!(f.at_guest_ms, Some(3100));
-    assert!(f.evidence[0].starts_with("injected on purpose (--inject): kill-scheduler:SIGKILL@1000ms"), "{:?}", f.evidence);
-    assert!(f.evidence.iter().any(|l| l.contains("unregistered from user space")), "{:?}", f.evidence);
-    assert!(f.evidence.iter().any(|l| l.contains("state became \"disabled\"")), "{:?}", f.evidence);
+    // First seen in the state change, before the exit was reaped.
+    assert_eq!(f.at_guest_ms, Some(3080));
+    assert!(
+        f.evidence[0].starts_with("injected on purpose (--inject): kill-scheduler:SIGKILL@1000ms"),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|l| l.contains("unregistered from user space")),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|l| l.contains("state became \"disabled\"")),
+        "{:?}",
+        f.evidence
+    );
 }
 
 #[test]
@@ -310,13 +385,26 @@ fn state_change_alone_is_its_own_class() {
 fn panic_evidence_shows_what_led_to_it() {
     let mut events = healthy_scx();
     events.truncate(5);
-    events.push(TimedEvent::new(50, Event::QemuExited { exit: QemuExit::Exited { code: 0 } }));
+    events.push(TimedEvent::new(
+        50,
+        Event::QemuExited {
+            exit: QemuExit::Exited { code: 0 },
+        },
+    ));
     let console = "[    3.000000] Oops: general protection fault\n[    3.001000] RIP: 0010:foo\n[    3.002000] Kernel panic - not syncing: Fatal exception\n[    3.003000] Kernel Offset: disabled\n";
     let v = judge_events(&events, true, console);
-    let panic = v.findings.iter().find(|f| f.class == Class::KernelPanic).expect("a panic finding");
+    let panic = v
+        .findings
+        .iter()
+        .find(|f| f.class == Class::KernelPanic)
+        .expect("a panic finding");
     assert_eq!(panic.at_guest_ms, Some(3002));
     assert!(panic.evidence[0].contains("Oops"), "{:?}", panic.evidence);
-    assert!(panic.evidence.last().unwrap().contains("Kernel Offset"), "{:?}", panic.evidence);
+    assert!(
+        panic.evidence.last().unwrap().contains("Kernel Offset"),
+        "{:?}",
+        panic.evidence
+    );
     assert!(classes(&v).contains(&Class::KernelOops));
 }
 
@@ -333,8 +421,19 @@ fn hung_guest_is_timed_by_its_last_sign_of_life() {
     assert_eq!(classes(&v), [Class::GuestHung]);
     let f = &v.findings[0];
     assert_eq!(f.at_guest_ms, Some(3500));
-    assert!(f.message.contains("last sign of life at 3.50s"), "{}", f.message);
-    assert!(f.evidence.iter().any(|l| l.starts_with("last phase reached: WorkloadStarted")), "{:?}", f.evidence);
+    assert!(
+        f.message
+            .contains("last message from init at 3.50s guest uptime)"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|l| l.starts_with("last phase reached: WorkloadStarted")),
+        "{:?}",
+        f.evidence
+    );
 }
 
 #[test]
@@ -342,7 +441,12 @@ fn infrastructure_classes() {
     for class in [Class::NoInit, Class::QemuDied] {
         assert!(class.is_infrastructure() && class.outcome() == Outcome::Inconclusive);
     }
-    for class in [Class::NoSchedExt, Class::SchedulerDisabled, Class::GuestHung, Class::KernelPanic] {
+    for class in [
+        Class::NoSchedExt,
+        Class::SchedulerDisabled,
+        Class::GuestHung,
+        Class::KernelPanic,
+    ] {
         assert!(!class.is_infrastructure(), "{class:?}");
     }
 }
