@@ -13,6 +13,8 @@ PKGS=(
   clang-19 llvm-19 zlib1g-dev pkg-config
   # guest shell and payload examples
   busybox-static stress-ng
+  # soak scripts read result JSON
+  jq
 )
 
 missing=()

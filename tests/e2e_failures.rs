@@ -102,7 +102,7 @@ fn healthy_qmap_under_load_passes() {
 
 #[test]
 fn qmap_error_is_a_disable_with_reason_message_and_dump() {
-    let (code, r) = busy_qmap("qmap-e", "4s", &["-e", "100"]);
+    let (code, r) = busy_qmap("qmap-e", "4s", &["-e", "200"]);
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(classes(&r)[0], "scheduler-disabled", "{r:#}");
     let f = first(&r);
@@ -394,5 +394,52 @@ fn infrastructure_failures_are_retried_then_cannot_test() {
     for run in r["runs"].as_array().unwrap() {
         assert_eq!(run["infra_retries"][0]["classes"][0], "no-init", "{run:#}");
         assert_eq!(run["result"]["findings"][0]["class"], "no-init", "{run:#}");
+    }
+}
+
+#[test]
+fn scheduler_that_does_not_attach_in_time_fails() {
+    // scx_qmap needs about 1.9 s from launch to `enabled` under TCG.
+    let k = kernel_path();
+    let (code, r) = run_json(
+        "attach-timeout",
+        &[
+            "--kernel",
+            &k,
+            "-s",
+            "scx_qmap",
+            "-d",
+            "2s",
+            "--attach-timeout",
+            "300ms",
+        ],
+    );
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(classes(&r)[0], "scheduler-attach-timeout", "{r:#}");
+    let msg = first(&r)["message"].as_str().unwrap();
+    assert!(msg.contains("did not attach within 0.3 s"), "{msg}");
+}
+
+#[test]
+fn impossible_injections_are_usage_errors() {
+    let k = kernel_path();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--inject", "hang@5s", "-d", "2s"],
+            "would fire after the 2000 ms workload ended",
+        ),
+        (
+            &["--inject", "kill-scheduler@1s", "-d", "2s"],
+            "no scheduler to kill",
+        ),
+        (&["--inject", "reboot@1s"], "unknown kind"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["run", "--kernel", &k];
+        all.extend_from_slice(args);
+        let out = ktstr(&all);
+        assert_eq!(out.status.code(), Some(129), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
     }
 }

@@ -56,6 +56,9 @@ Commits that do not build or boot are skipped (125).")]
         #[command(subcommand)]
         cmd: crate::scenario::cli::ScenariosCmd,
     },
+    /// Run a test under A and a baseline B N times each and flag significant regressions
+    #[command(after_help = crate::compare::cli::COMPARE_HELP)]
+    Compare(crate::compare::cli::CompareArgs),
     /// Boot, attach the scheduler, run one command and exit with its code
     #[command(after_help = crate::commands::exec::EXEC_HELP)]
     Exec(crate::commands::exec::ExecArgs),

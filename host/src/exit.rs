@@ -68,7 +68,7 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
                 | PlanError::Cmdline(_)
                 | PlanError::Include(..)
                 | PlanError::Workload(_)
-                | PlanError::InjectTooLate { .. }
+                | PlanError::Inject { .. }
                 | PlanError::Scenario(_) => {
                     ExitCode::Usage
                 }

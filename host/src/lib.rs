@@ -10,6 +10,7 @@ pub mod bisect;
 pub mod cache_dir;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod exit;
 pub mod guest_image;
 pub mod kernel;

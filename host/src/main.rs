@@ -54,6 +54,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Some(Command::Topo { cmd }) => ktstr_vm::topology::cli::run(cmd).map(|()| ExitCode::Pass),
+        Some(Command::Compare(args)) => ktstr_vm::compare::cli::run(&args, &cache),
         Some(Command::Scenarios { cmd }) => ktstr_vm::scenario::cli::run(cmd).map(|()| ExitCode::Pass),
         Some(Command::Exec(_) | Command::Shell(_)) => unreachable!("exec and shell exit with the guest's code: see main"),
     }
@@ -68,7 +69,13 @@ fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
             retry_infra: args.retry_infra,
         };
         let run_opts = RunOptions { quiet: args.quiet, ..Default::default() };
-        return ktstr_vm::run::repeat::run_cli(&plan, cache, opts, run_opts, args.json);
+        let series = ktstr_vm::run::repeat::run_cli(&plan, cache, opts, run_opts, args.json)?;
+        if let Some(path) = &args.junit {
+            let results: Vec<_> = series.runs.iter().map(|r| r.result.clone()).collect();
+            ktstr_vm::report::ci::write_junit(path, &results)
+                .with_context(|| format!("writing JUnit report {}", path.display()))?;
+        }
+        return Ok(series.exit);
     }
     let done = execute(&plan, cache, RunOptions { quiet: args.quiet, ..Default::default() })?;
     if args.json {

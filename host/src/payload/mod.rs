@@ -225,6 +225,25 @@ mod tests {
     }
 
     #[test]
+    fn cli_payloads_become_specs() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "ktstr-vm",
+            "--payload",
+            "stress-ng --cpu 2",
+            "--payload-bg",
+            "sleep 9",
+            "--payload-ignore-exit",
+        ])
+        .unwrap();
+        let specs = cli.run.payload_specs().unwrap();
+        assert_eq!(specs.len(), 2);
+        assert!(specs[0].foreground && !specs[1].foreground);
+        assert_eq!(specs[1].args, ["9"]);
+        assert!(specs.iter().all(|s| !s.check_exit));
+    }
+
+    #[test]
     fn builder_defaults() {
         let s = PayloadSpec::new("x")
             .args(["a"])

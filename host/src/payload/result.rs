@@ -171,6 +171,27 @@ pub fn write_logs(dir: &Path, plans: &[PayloadPlan], events: &[TimedEvent]) -> s
     Ok(())
 }
 
+/// One summary line per payload: how it ended and how much it wrote.
+pub fn summary(results: &[PayloadResult]) -> String {
+    let mut s = String::new();
+    for r in results {
+        let how = match (r.exit, r.stopped) {
+            (None, _) => "never reported an end".to_string(),
+            (Some(e), true) => format!("stopped at the end of the workload ({e})"),
+            (Some(e), false) => e.to_string(),
+        };
+        let at = r
+            .ended_ms
+            .map(|ms| format!(" at {:.2}s", ms as f64 / 1000.0))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "payload {}: {how}{at}; {} B stdout, {} B stderr\n",
+            r.name, r.stdout_bytes, r.stderr_bytes
+        ));
+    }
+    s
+}
+
 /// Shows a payload's output as it arrives: its stdout on ours, its stderr
 /// on ours (`ktstr-vm exec`).
 pub fn show_live(ev: &TimedEvent) {
@@ -300,6 +321,34 @@ mod tests {
                 assert_eq!(v.outcome, Outcome::Fail);
             }
         }
+    }
+
+    #[test]
+    fn summary_says_how_each_ended() {
+        let events = vec![
+            out("a", Stream::Stdout, "xy"),
+            exited("a", ExitStatus::Exited { code: 0 }, false),
+            exited(
+                "b",
+                ExitStatus::Signaled {
+                    signal: 15,
+                    core_dumped: false,
+                },
+                true,
+            ),
+        ];
+        let text = summary(&results(
+            &[plan("a", true), plan("b", true), plan("c", true)],
+            &events,
+        ));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "payload a: exit code 0 at 0.01s; 2 B stdout, 0 B stderr"
+        );
+        assert!(lines[1]
+            .starts_with("payload b: stopped at the end of the workload (killed by SIGTERM)"));
+        assert!(lines[2].starts_with("payload c: never reported an end"));
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn render(r: &RunResult) -> String {
         s.push_str(&worker_table(&r.workers));
     }
     s.push_str(&crate::assert::summary::render(&r.scenarios));
+    s.push_str(&crate::payload::result::summary(&r.payloads));
     for f in &r.findings {
         let _ = writeln!(s, "{} {}: {}", outcome_word(f.outcome), f.class.name(), f.message);
         for line in f.evidence.iter().take(EVIDENCE_LINES) {

@@ -65,8 +65,8 @@ pub enum PlanError {
     Include(String, String),
     #[error("{0}")]
     Workload(String),
-    #[error("--inject {fault}: it would fire after the {duration_ms} ms workload ended; inject earlier or raise --duration")]
-    InjectTooLate { fault: Fault, duration_ms: u64 },
+    #[error("--inject {fault}: {why}")]
+    Inject { fault: Fault, why: String },
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),
 }
@@ -170,12 +170,7 @@ impl RunPlan {
             .iter()
             .map(|s| parse_include(s))
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some(&fault) = req.faults.iter().find(|f| f.after_ms >= workload.duration_ms) {
-            return Err(PlanError::InjectTooLate {
-                fault,
-                duration_ms: workload.duration_ms,
-            });
-        }
+        check_faults(&req.faults, workload.duration_ms, scheduler.is_some())?;
         Ok(RunPlan {
             kernel,
             scheduler,
@@ -194,6 +189,21 @@ impl RunPlan {
             scenarios,
         })
     }
+}
+
+/// A fault must fire while the workload runs, and a scheduler must exist to kill.
+fn check_faults(faults: &[Fault], duration_ms: u64, scheduler: bool) -> Result<(), PlanError> {
+    for &fault in faults {
+        let why = if fault.after_ms >= duration_ms {
+            format!("it would fire after the {duration_ms} ms workload ended; inject earlier or raise --duration")
+        } else if matches!(fault.kind, ktstr_guest::wire::FaultKind::KillScheduler { .. }) && !scheduler {
+            "there is no scheduler to kill: add --scheduler".to_string()
+        } else {
+            continue;
+        };
+        return Err(PlanError::Inject { fault, why });
+    }
+    Ok(())
 }
 
 /// Boot budget plus every phase's own limit, with margin: under TCG a

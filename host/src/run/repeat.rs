@@ -229,16 +229,16 @@ pub fn render_totals(r: &RepeatResult) -> String {
     )
 }
 
-/// `ktstr-vm run --repeat/--retry-infra`: runs, prints, returns the exit
-/// code. With one run the output is a plain run's (summary or result
-/// JSON); with more, the series' ([`RepeatResult`]).
+/// `ktstr-vm run --repeat/--retry-infra`: runs, prints, returns the
+/// series (its `exit` is the process's). With one run the output is a
+/// plain run's (summary or result JSON); with more, the series'.
 pub fn run_cli(
     plan: &RunPlan,
     cache: &CacheDir,
     opts: RepeatOptions,
     run_opts: RunOptions,
     json: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<RepeatResult> {
     let mut print_run = |r: &RepeatRun, o: &RepeatOptions| {
         if json {
             return;
@@ -266,7 +266,7 @@ pub fn run_cli(
     } else if opts.runs > 1 {
         print!("{}", render_totals(&result));
     }
-    Ok(result.exit)
+    Ok(result)
 }
 
 #[cfg(test)]
