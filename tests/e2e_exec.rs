@@ -240,10 +240,21 @@ fn read_until(master: &mut std::fs::File, seen: &mut String, want: &str, deadlin
 #[test]
 fn shell_through_a_pty_reads_the_scheduler_back() {
     let k = kernel_path();
+    let dir = artifacts("shell");
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let slave: OwnedFd = pty.slave;
     let mut child = bin()
-        .args(["shell", "--kernel", &k, "--cpus", "2", "-s", "scx_simple"])
+        .args([
+            "shell",
+            "--kernel",
+            &k,
+            "--cpus",
+            "2",
+            "-s",
+            "scx_simple",
+            "--artifacts",
+            dir.to_str().unwrap(),
+        ])
         .stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
         .stderr(Stdio::from(slave))
@@ -270,4 +281,7 @@ fn shell_through_a_pty_reads_the_scheduler_back() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0), "{seen}");
+    // The session is recorded as the console log, as in any run.
+    let console = std::fs::read_to_string(dir.join("console.log")).unwrap();
+    assert!(console.contains("ops=simple"), "{console}");
 }

@@ -12,12 +12,12 @@ struct MountSpec {
 
 /// In order: later targets live inside earlier ones. tracefs is mounted at
 /// its own directory; debugfs and bpffs serve schedulers and evidence.
+/// No tmpfs on /tmp or /run: the initramfs root is already a writable
+/// tmpfs, and a mount there would hide files `--include`d under them.
 const KERNEL_MOUNTS: &[MountSpec] = &[
     MountSpec { source: "proc", target: "/proc", fstype: "proc", required: true },
     MountSpec { source: "sysfs", target: "/sys", fstype: "sysfs", required: true },
     MountSpec { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", required: true },
-    MountSpec { source: "tmpfs", target: "/tmp", fstype: "tmpfs", required: true },
-    MountSpec { source: "tmpfs", target: "/run", fstype: "tmpfs", required: false },
     MountSpec { source: "cgroup2", target: "/sys/fs/cgroup", fstype: "cgroup2", required: true },
     MountSpec { source: "debugfs", target: "/sys/kernel/debug", fstype: "debugfs", required: false },
     MountSpec { source: "tracefs", target: "/sys/kernel/tracing", fstype: "tracefs", required: false },

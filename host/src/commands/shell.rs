@@ -44,7 +44,7 @@ pub fn run(args: &ShellArgs, cache: &CacheDir) -> anyhow::Result<u8> {
     ship_busybox(&mut plan)?;
     let _ = writeln!(
         std::io::stderr(),
-        "ktstr-vm: shell: `exit` (or Ctrl-D) powers the VM off; the scheduler's output is shown as [sched] lines"
+        "ktstr-vm: shell: `exit` (or Ctrl-D) powers the VM off, Ctrl-A x kills it; the scheduler's output is shown as [sched] lines"
     );
     let saved = tcgetattr(std::io::stdin()).ok();
     let done = execute(

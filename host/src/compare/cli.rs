@@ -67,10 +67,10 @@ pub enum CompareUsage {
 
 impl CompareArgs {
     fn criteria(&self) -> Result<Criteria, CompareUsage> {
-        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+        if self.alpha.is_nan() || self.alpha <= 0.0 || self.alpha >= 1.0 {
             return Err(CompareUsage::Alpha(self.alpha));
         }
-        if !(self.min_effect >= 0.0) {
+        if self.min_effect.is_nan() || self.min_effect < 0.0 {
             return Err(CompareUsage::MinEffect(self.min_effect));
         }
         if self.run.repeat > 1 {
@@ -79,7 +79,10 @@ impl CompareArgs {
         if self.run.junit.is_some() {
             return Err(CompareUsage::NotForCompare("junit"));
         }
-        Ok(Criteria { alpha: self.alpha, min_effect_pct: self.min_effect })
+        Ok(Criteria {
+            alpha: self.alpha,
+            min_effect_pct: self.min_effect,
+        })
     }
 
     /// A's request and B's.
@@ -99,7 +102,10 @@ impl CompareArgs {
             None if same_scheduler => a.scheduler_args.clone(),
             None => Vec::new(),
         };
-        if b.kernel == a.kernel && b.scheduler == a.scheduler && b.scheduler_args == a.scheduler_args {
+        if b.kernel == a.kernel
+            && b.scheduler == a.scheduler
+            && b.scheduler_args == a.scheduler_args
+        {
             return Err(CompareUsage::Same);
         }
         Ok((a, b))
@@ -115,7 +121,10 @@ fn side_info(plan: &RunPlan, other: &RunPlan) -> SideInfo {
     let sched = plan.scheduler.as_ref();
     let mut label = sched.map_or("EEVDF".to_string(), |s| s.name.clone());
     if let Some(s) = sched.filter(|s| !s.args.is_empty()) {
-        label.push_str(&format!(" {}", shlex::try_join(s.args.iter().map(String::as_str)).unwrap_or_default()));
+        label.push_str(&format!(
+            " {}",
+            shlex::try_join(s.args.iter().map(String::as_str)).unwrap_or_default()
+        ));
     }
     if plan.kernel.image != other.kernel.image {
         let kernel = match &plan.kernel.key {
@@ -139,7 +148,10 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
     let (criteria, (req_a, req_b)) = match args.criteria().and_then(|c| Ok((c, args.requests()?))) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("ktstr-vm compare: error: {e}\n  (exit code {})", ExitCode::Usage.code());
+            eprintln!(
+                "ktstr-vm compare: error: {e}\n  (exit code {})",
+                ExitCode::Usage.code()
+            );
             return Ok(ExitCode::Usage);
         }
     };
@@ -150,7 +162,9 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
     plan_b.add_payloads(&payloads)?;
     let base = match &args.run.artifacts {
         Some(dir) => dir.clone(),
-        None => Artifacts::fresh(&cache.root().join("runs"), "compare")?.dir().to_path_buf(),
+        None => Artifacts::fresh(&cache.root().join("runs"), "compare")?
+            .dir()
+            .to_path_buf(),
     };
     let (info_a, info_b) = (side_info(&plan_a, &plan_b), side_info(&plan_b, &plan_a));
     let quiet = args.run.quiet;
@@ -187,7 +201,11 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
                     args.runs,
                     summary::outcome_word(res.outcome),
                     res.wall_ms as f64 / 1000.0,
-                    if classes.is_empty() { String::new() } else { format!(": {}", classes.join(", ")) },
+                    if classes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", classes.join(", "))
+                    },
                     res.artifacts.display()
                 );
             }
@@ -203,7 +221,10 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", super::render(&report));
     }
-    std::fs::write(base.join("compare.json"), serde_json::to_vec_pretty(&report)?)?;
+    std::fs::write(
+        base.join("compare.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
     Ok(report.conclusion.exit())
 }
 
@@ -230,7 +251,14 @@ fn run_one(
             n => format!("{tag}-{i:02}-retry-{n}").into(),
         };
         p.artifacts = Some(base.join(name));
-        let done = execute(&p, cache, RunOptions { quiet: true, ..Default::default() })?;
+        let done = execute(
+            &p,
+            cache,
+            RunOptions {
+                quiet: true,
+                ..Default::default()
+            },
+        )?;
         if attempt < retry_infra && is_infra_failure(done.result.outcome, &done.result.findings) {
             if !quiet {
                 eprintln!(

@@ -55,7 +55,8 @@ pub fn of_run(result: &RunResult) -> Vec<Metric> {
     for s in &result.scenarios {
         out.extend(throughput(&s.name, &s.reports, vcpus));
         for a in &s.assertions {
-            let Some(&(_, name, better)) = FROM_ASSERTIONS.iter().find(|(n, _, _)| *n == a.name) else {
+            let Some(&(_, name, better)) = FROM_ASSERTIONS.iter().find(|(n, _, _)| *n == a.name)
+            else {
                 continue;
             };
             if let Some(value) = a.measured {
@@ -99,7 +100,11 @@ fn throughput(scenario: &str, workers: &[WorkerReport], vcpus: u32) -> Vec<Metri
     };
     let mut out = vec![metric("throughput".into(), by_type.values().sum())];
     if by_type.len() > 1 {
-        out.extend(by_type.iter().map(|(t, v)| metric(format!("throughput[{t}]"), *v)));
+        out.extend(
+            by_type
+                .iter()
+                .map(|(t, v)| metric(format!("throughput[{t}]"), *v)),
+        );
     }
     out
 }
@@ -108,7 +113,10 @@ fn throughput(scenario: &str, workers: &[WorkerReport], vcpus: u32) -> Vec<Metri
 /// longest gap, and the widest CPU-share spread within a worker group.
 fn plain(workers: &[WorkerReport], vcpus: u32) -> Vec<Metric> {
     let mut out = throughput(PLAIN_RUN, workers, vcpus);
-    let done: Vec<&WorkerReport> = workers.iter().filter(|w| w.exit == WorkerExit::Completed).collect();
+    let done: Vec<&WorkerReport> = workers
+        .iter()
+        .filter(|w| w.exit == WorkerExit::Completed)
+        .collect();
     let metric = |name: &str, unit: &'static str, value: f64| Metric {
         scenario: PLAIN_RUN.into(),
         name: name.into(),
@@ -124,7 +132,12 @@ fn plain(workers: &[WorkerReport], vcpus: u32) -> Vec<Metric> {
     if let Some(us) = p99 {
         out.push(metric("wake_p99", "us", us));
     }
-    if let Some(ms) = done.iter().filter_map(|w| w.max_gap).map(|g| g.len_ns as f64 / 1e6).reduce(f64::max) {
+    if let Some(ms) = done
+        .iter()
+        .filter_map(|w| w.max_gap)
+        .map(|g| g.len_ns as f64 / 1e6)
+        .reduce(f64::max)
+    {
         out.push(metric("max_gap", "ms", ms));
     }
     let mut shares: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
@@ -137,7 +150,9 @@ fn plain(workers: &[WorkerReport], vcpus: u32) -> Vec<Metric> {
     let spread = shares
         .values()
         .filter(|s| s.len() >= 2)
-        .map(|s| s.iter().copied().fold(f64::MIN, f64::max) - s.iter().copied().fold(f64::MAX, f64::min))
+        .map(|s| {
+            s.iter().copied().fold(f64::MIN, f64::max) - s.iter().copied().fold(f64::MAX, f64::min)
+        })
         .reduce(f64::max);
     if let Some(spread) = spread {
         out.push(metric("fairness_spread", "share spread", spread));
@@ -165,7 +180,11 @@ mod tests {
     #[test]
     fn plain_run_metrics() {
         let mut a = worker(0, "spin_wait", 4000, 1800);
-        a.max_gap = Some(Gap { len_ns: 30_000_000, cpu: 1, at_ns: 0 });
+        a.max_gap = Some(Gap {
+            len_ns: 30_000_000,
+            cpu: 1,
+            at_ns: 0,
+        });
         let b = worker(0, "spin_wait", 2000, 1000);
         let mut c = worker(1, "pipe_io", 600, 200);
         c.wake_latency.count = 50;
@@ -187,7 +206,14 @@ mod tests {
 
     #[test]
     fn one_work_type_has_only_the_total() {
-        let m = throughput("s", &[worker(0, "spin_wait", 100, 1), worker(0, "spin_wait", 100, 1)], 1);
+        let m = throughput(
+            "s",
+            &[
+                worker(0, "spin_wait", 100, 1),
+                worker(0, "spin_wait", 100, 1),
+            ],
+            1,
+        );
         assert_eq!(m.len(), 1);
         assert_eq!((m[0].name.as_str(), m[0].value), ("throughput", 100.0));
         assert!(throughput("s", &[], 1).is_empty());

@@ -44,7 +44,10 @@ pub struct Criteria {
 
 impl Default for Criteria {
     fn default() -> Criteria {
-        Criteria { alpha: 0.01, min_effect_pct: 5.0 }
+        Criteria {
+            alpha: 0.01,
+            min_effect_pct: 5.0,
+        }
     }
 }
 
@@ -175,8 +178,12 @@ pub fn compare_failures(runs: &[RunSummary], crit: &Criteria) -> FailureComparis
             .filter(|r| r.side == side && r.usable() && (!failed || r.outcome == Outcome::Fail))
             .count()
     };
-    let (a_failed, a_usable, b_failed, b_usable) =
-        (count(Side::A, true), count(Side::A, false), count(Side::B, true), count(Side::B, false));
+    let (a_failed, a_usable, b_failed, b_usable) = (
+        count(Side::A, true),
+        count(Side::A, false),
+        count(Side::B, true),
+        count(Side::B, false),
+    );
     let p_value = stats::fisher_more_failures(a_failed, a_usable, b_failed, b_usable);
     // A handful of runs cannot reach significance; failing every one of
     // them against a clean baseline is not noise either.
@@ -242,14 +249,27 @@ pub struct CompareReport {
 
 impl CompareReport {
     /// Judges the runs done so far.
-    pub fn new(a: SideInfo, b: SideInfo, runs_per_side: u32, criteria: Criteria, runs: Vec<RunSummary>, interrupted: bool) -> CompareReport {
+    pub fn new(
+        a: SideInfo,
+        b: SideInfo,
+        runs_per_side: u32,
+        criteria: Criteria,
+        runs: Vec<RunSummary>,
+        interrupted: bool,
+    ) -> CompareReport {
         let metrics = compare_metrics(&runs, &criteria);
         let failures = compare_failures(&runs, &criteria);
-        let regressions =
-            metrics.iter().filter(|m| m.change == Change::Regression).count() + usize::from(failures.regression);
+        let regressions = metrics
+            .iter()
+            .filter(|m| m.change == Change::Regression)
+            .count()
+            + usize::from(failures.regression);
         let tested = metrics.iter().any(|m| m.welch.is_some());
         let (conclusion, reason) = if interrupted {
-            (Conclusion::Interrupted, "interrupted before all runs were done".to_string())
+            (
+                Conclusion::Interrupted,
+                "interrupted before all runs were done".to_string(),
+            )
         } else if failures.regression {
             (
                 Conclusion::Regression,
@@ -267,12 +287,24 @@ impl CompareReport {
                 ),
             )
         } else if regressions > 0 {
-            (Conclusion::Regression, format!("{regressions} significant regression(s) of A against B"))
+            (
+                Conclusion::Regression,
+                format!("{regressions} significant regression(s) of A against B"),
+            )
         } else if !tested {
-            (Conclusion::CannotTest, "no metric was measured on both sides at least twice".to_string())
+            (
+                Conclusion::CannotTest,
+                "no metric was measured on both sides at least twice".to_string(),
+            )
         } else {
-            let better = metrics.iter().filter(|m| m.change == Change::Improvement).count();
-            (Conclusion::NoRegression, format!("no significant regression ({better} significant improvement(s))"))
+            let better = metrics
+                .iter()
+                .filter(|m| m.change == Change::Improvement)
+                .count();
+            (
+                Conclusion::NoRegression,
+                format!("no significant regression ({better} significant improvement(s))"),
+            )
         };
         CompareReport {
             a,

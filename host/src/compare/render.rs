@@ -51,8 +51,20 @@ pub fn render(r: &CompareReport) -> String {
         "test: Welch's t-test, two-sided, alpha {}; a regression is significant, worse for A, and |delta| >= {}%",
         r.criteria.alpha, r.criteria.min_effect_pct
     );
-    let _ = writeln!(s, "(^ higher is better, v lower is better; mean ± sd over usable runs)\n");
-    let header = ["scenario", "metric", "A mean ± sd", "B mean ± sd", "delta", "p", "significant", "regression?"];
+    let _ = writeln!(
+        s,
+        "(^ higher is better, v lower is better; mean ± sd over usable runs)\n"
+    );
+    let header = [
+        "scenario",
+        "metric",
+        "A mean ± sd",
+        "B mean ± sd",
+        "delta",
+        "p",
+        "significant",
+        "regression?",
+    ];
     let rows: Vec<[String; 8]> = r.metrics.iter().map(row).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for cells in &rows {
@@ -95,6 +107,10 @@ pub fn render(r: &CompareReport) -> String {
     if skipped > 0 {
         let _ = writeln!(s, "runs that could not test (left out): {skipped}");
     }
-    let _ = writeln!(s, "ktstr-vm compare: {}\nexit code: {}", r.reason, r.exit_code);
+    let _ = writeln!(
+        s,
+        "ktstr-vm compare: {}\nexit code: {}",
+        r.reason, r.exit_code
+    );
     s
 }

@@ -65,12 +65,24 @@ pub fn welch(a: &Sample, b: &Sample) -> Option<Welch> {
     let se2 = va + vb;
     let diff = a.mean - b.mean;
     if se2 == 0.0 {
-        let (t, p) = if diff == 0.0 { (0.0, 1.0) } else { (diff.signum() * f64::INFINITY, 0.0) };
-        return Some(Welch { t, df: (a.n + b.n - 2) as f64, p });
+        let (t, p) = if diff == 0.0 {
+            (0.0, 1.0)
+        } else {
+            (diff.signum() * f64::INFINITY, 0.0)
+        };
+        return Some(Welch {
+            t,
+            df: (a.n + b.n - 2) as f64,
+            p,
+        });
     }
     let t = diff / se2.sqrt();
     let df = se2 * se2 / (va * va / (a.n - 1) as f64 + vb * vb / (b.n - 1) as f64);
-    Some(Welch { t, df, p: student_t_two_sided(t, df) })
+    Some(Welch {
+        t,
+        df,
+        p: student_t_two_sided(t, df),
+    })
 }
 
 /// P(|T| >= |t|) for Student's t with `df` degrees of freedom.

@@ -3,7 +3,13 @@
 use super::*;
 
 fn metric(name: &str, better: Better, value: f64) -> Metric {
-    Metric { scenario: "steady".into(), name: name.into(), unit: "u", better, value }
+    Metric {
+        scenario: "steady".into(),
+        name: name.into(),
+        unit: "u",
+        better,
+        value,
+    }
 }
 
 /// A run with a throughput (higher is better) and a max gap (lower is better).
@@ -16,13 +22,19 @@ fn run(side: Side, i: u32, outcome: Outcome, throughput: f64, gap: f64) -> RunSu
         wall_ms: 1000,
         classes: vec![],
         artifacts: PathBuf::from("x"),
-        metrics: vec![metric("throughput", Better::Higher, throughput), metric("max_gap", Better::Lower, gap)],
+        metrics: vec![
+            metric("throughput", Better::Higher, throughput),
+            metric("max_gap", Better::Lower, gap),
+        ],
     }
 }
 
 fn runs(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<RunSummary> {
     let side = |s: Side, v: &[(f64, f64)]| -> Vec<RunSummary> {
-        v.iter().enumerate().map(|(i, &(t, g))| run(s, i as u32 + 1, Outcome::Pass, t, g)).collect()
+        v.iter()
+            .enumerate()
+            .map(|(i, &(t, g))| run(s, i as u32 + 1, Outcome::Pass, t, g))
+            .collect()
     };
     [side(Side::A, a), side(Side::B, b)].concat()
 }
@@ -38,7 +50,14 @@ fn info(label: &str) -> SideInfo {
 }
 
 fn report(runs: Vec<RunSummary>) -> CompareReport {
-    CompareReport::new(info("scx_x"), info("EEVDF"), 5, Criteria::default(), runs, false)
+    CompareReport::new(
+        info("scx_x"),
+        info("EEVDF"),
+        5,
+        Criteria::default(),
+        runs,
+        false,
+    )
 }
 
 fn change(r: &CompareReport, name: &str) -> Change {
@@ -49,24 +68,56 @@ fn change(r: &CompareReport, name: &str) -> Change {
 fn synthetic_regression_is_flagged() {
     // A does 20% less work and waits 4x longer, consistently.
     let r = report(runs(
-        &[(800.0, 40.0), (810.0, 42.0), (795.0, 39.0), (805.0, 41.0), (790.0, 40.0)],
-        &[(1000.0, 10.0), (1010.0, 11.0), (990.0, 9.0), (1005.0, 10.0), (995.0, 10.5)],
+        &[
+            (800.0, 40.0),
+            (810.0, 42.0),
+            (795.0, 39.0),
+            (805.0, 41.0),
+            (790.0, 40.0),
+        ],
+        &[
+            (1000.0, 10.0),
+            (1010.0, 11.0),
+            (990.0, 9.0),
+            (1005.0, 10.0),
+            (995.0, 10.5),
+        ],
     ));
     assert_eq!(change(&r, "throughput"), Change::Regression);
     assert_eq!(change(&r, "max_gap"), Change::Regression);
     let t = r.metrics.iter().find(|m| m.metric == "throughput").unwrap();
     assert!((t.delta_pct.unwrap() - -20.0).abs() < 0.5, "{t:?}");
-    assert_eq!((r.regressions, r.conclusion, r.exit_code), (2, Conclusion::Regression, 1));
+    assert_eq!(
+        (r.regressions, r.conclusion, r.exit_code),
+        (2, Conclusion::Regression, 1)
+    );
     let text = render(&r);
-    assert!(text.contains("REGRESSION") && text.contains("throughput ^") && text.contains("exit code: 1"), "{text}");
+    assert!(
+        text.contains("REGRESSION")
+            && text.contains("throughput ^")
+            && text.contains("exit code: 1"),
+        "{text}"
+    );
 }
 
 #[test]
 fn the_same_improvement_is_not_a_regression() {
     // Swap the sides: A is now better on both.
     let r = report(runs(
-        &[(1000.0, 10.0), (1010.0, 11.0), (990.0, 9.0), (1005.0, 10.0), (995.0, 10.5)],
-        &[(800.0, 40.0), (810.0, 42.0), (795.0, 39.0), (805.0, 41.0), (790.0, 40.0)],
+        &[
+            (1000.0, 10.0),
+            (1010.0, 11.0),
+            (990.0, 9.0),
+            (1005.0, 10.0),
+            (995.0, 10.5),
+        ],
+        &[
+            (800.0, 40.0),
+            (810.0, 42.0),
+            (795.0, 39.0),
+            (805.0, 41.0),
+            (790.0, 40.0),
+        ],
     ));
     assert_eq!(change(&r, "throughput"), Change::Improvement);
     assert_eq!(change(&r, "max_gap"), Change::Improvement);
@@ -77,10 +128,28 @@ fn the_same_improvement_is_not_a_regression() {
 fn noise_is_not_flagged() {
     // Overlapping noisy samples with a 6% lower mean for A.
     let r = report(runs(
-        &[(900.0, 30.0), (1100.0, 12.0), (850.0, 25.0), (1050.0, 9.0), (800.0, 20.0)],
-        &[(1000.0, 10.0), (950.0, 35.0), (1150.0, 15.0), (900.0, 22.0), (1000.0, 18.0)],
+        &[
+            (900.0, 30.0),
+            (1100.0, 12.0),
+            (850.0, 25.0),
+            (1050.0, 9.0),
+            (800.0, 20.0),
+        ],
+        &[
+            (1000.0, 10.0),
+            (950.0, 35.0),
+            (1150.0, 15.0),
+            (900.0, 22.0),
+            (1000.0, 18.0),
+        ],
     ));
-    assert!(r.metrics.iter().all(|m| m.change == Change::None && !m.significant), "{:?}", r.metrics);
+    assert!(
+        r.metrics
+            .iter()
+            .all(|m| m.change == Change::None && !m.significant),
+        "{:?}",
+        r.metrics
+    );
     assert_eq!(r.conclusion, Conclusion::NoRegression);
 }
 
@@ -122,11 +191,18 @@ fn failed_runs_count_as_a_regression_only_when_they_are_not_noise() {
 
 #[test]
 fn runs_that_could_not_test_are_left_out() {
-    let mut v = runs(&[(1.0, 1.0), (500.0, 500.0), (1.1, 1.0)], &[(1.0, 1.0), (1.05, 1.0), (1.0, 1.1)]);
+    let mut v = runs(
+        &[(1.0, 1.0), (500.0, 500.0), (1.1, 1.0)],
+        &[(1.0, 1.0), (1.05, 1.0), (1.0, 1.1)],
+    );
     // The outlier run could not test: it must not weigh in.
     v[1].outcome = Outcome::Inconclusive;
     let r = report(v.clone());
-    assert!(r.metrics.iter().all(|m| m.a.n == 2 && m.a.max < 2.0), "{:?}", r.metrics);
+    assert!(
+        r.metrics.iter().all(|m| m.a.n == 2 && m.a.max < 2.0),
+        "{:?}",
+        r.metrics
+    );
     // Only one usable A run: cannot test.
     v[0].outcome = Outcome::Inconclusive;
     let r = report(v);
@@ -137,9 +213,22 @@ fn runs_that_could_not_test_are_left_out() {
 #[test]
 fn interrupted_and_metricless_comparisons() {
     let v = runs(&[(1.0, 1.0); 2], &[(1.0, 1.0); 2]);
-    let r = CompareReport::new(info("a"), info("b"), 2, Criteria::default(), v.clone(), true);
+    let r = CompareReport::new(
+        info("a"),
+        info("b"),
+        2,
+        Criteria::default(),
+        v.clone(),
+        true,
+    );
     assert_eq!((r.conclusion, r.exit_code), (Conclusion::Interrupted, 130));
-    let bare: Vec<RunSummary> = v.into_iter().map(|x| RunSummary { metrics: vec![], ..x }).collect();
+    let bare: Vec<RunSummary> = v
+        .into_iter()
+        .map(|x| RunSummary {
+            metrics: vec![],
+            ..x
+        })
+        .collect();
     let r = report(bare);
     assert_eq!(r.conclusion, Conclusion::CannotTest);
     assert!(render(&r).contains("no metric was measured"));

@@ -19,6 +19,9 @@ pub struct QemuConfig {
     pub cmdline: String,
     /// Where the serial console goes; `None` = QEMU's stdio (interactive shell).
     pub console_log: Option<PathBuf>,
+    /// The console is QEMU's stdio even with a `console_log` (which then
+    /// records a copy): `ktstr-vm shell`.
+    pub interactive: bool,
     /// Unix socket the host listens on for the results port.
     pub results_socket: PathBuf,
 }
@@ -74,16 +77,19 @@ pub fn kernel_args(kernel: &Path, initrd: &Path, cmdline: &str) -> Vec<OsString>
 }
 
 /// The serial console: a file (the evidence of an early death), or the
-/// terminal for an interactive shell.
-pub fn console_args(log: Option<&Path>) -> Vec<OsString> {
-    match log {
-        Some(path) => {
-            let mut arg = OsString::from("file,id=con,path=");
-            arg.push(escape_commas(path));
-            vec!["-chardev".into(), arg, "-serial".into(), "chardev:con".into()]
-        }
-        None => os(&["-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con"]),
+/// terminal for an interactive shell (`log` = None, or `interactive`, then
+/// with a copy in `log`). `mux=on` gives QEMU's escape keys there: Ctrl-A x
+/// ends a hung guest.
+pub fn console_args(log: Option<&Path>, interactive: bool) -> Vec<OsString> {
+    let mut arg = match (log, interactive) {
+        (Some(_), false) => OsString::from("file,id=con,path="),
+        (Some(_), true) => OsString::from("stdio,id=con,signal=off,mux=on,logfile="),
+        (None, _) => OsString::from("stdio,id=con,signal=off,mux=on"),
+    };
+    if let Some(path) = log {
+        arg.push(escape_commas(path));
     }
+    vec!["-chardev".into(), arg, "-serial".into(), "chardev:con".into()]
 }
 
 /// The results port: a named `virtserialport` whose chardev connects to
@@ -123,7 +129,7 @@ pub fn build(cfg: &QemuConfig) -> Vec<OsString> {
         machine_args(cfg.accel),
         cfg.topology.clone(),
         kernel_args(&cfg.kernel, &cfg.initrd, &cfg.cmdline),
-        console_args(cfg.console_log.as_deref()),
+        console_args(cfg.console_log.as_deref(), cfg.interactive),
         virtio_serial_args(&cfg.results_socket),
     ]
     .concat()
@@ -142,8 +148,12 @@ mod tests {
         assert_eq!(strs(machine_args(Accel::Tcg))[3], "tcg,thread=single");
         assert_eq!(strs(machine_args(Accel::Kvm))[5], "host");
         assert_eq!(
-            strs(console_args(Some(Path::new("/a,b/console.log")))),
+            strs(console_args(Some(Path::new("/a,b/console.log")), false)),
             ["-chardev", "file,id=con,path=/a,,b/console.log", "-serial", "chardev:con"]
+        );
+        assert_eq!(
+            strs(console_args(Some(Path::new("/c.log")), true))[1],
+            "stdio,id=con,signal=off,mux=on,logfile=/c.log"
         );
         let vs = strs(virtio_serial_args(Path::new("/t/r.sock")));
         assert_eq!(vs[3], "socket,id=results,path=/t/r.sock");
@@ -160,6 +170,7 @@ mod tests {
             initrd: "/i.gz".into(),
             cmdline: "console=ttyS0 panic=-1".into(),
             console_log: None,
+            interactive: false,
             results_socket: "/s".into(),
         };
         let args = strs(build(&cfg));

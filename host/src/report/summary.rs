@@ -83,7 +83,10 @@ pub fn render(r: &RunResult) -> String {
     s.push_str(&crate::assert::summary::render(&r.scenarios));
     s.push_str(&crate::payload::result::summary(&r.payloads));
     for f in &r.findings {
-        let _ = writeln!(s, "{} {}: {}", outcome_word(f.outcome), f.class.name(), f.message);
+        let at = f
+            .at_guest_ms
+            .map_or(String::new(), |ms| format!(" (guest uptime {})", secs(ms)));
+        let _ = writeln!(s, "{} {}: {}{at}", outcome_word(f.outcome), f.class.name(), f.message);
         for line in f.evidence.iter().take(EVIDENCE_LINES) {
             let _ = writeln!(s, "    | {line}");
         }

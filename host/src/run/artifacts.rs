@@ -9,7 +9,8 @@ pub const SCHEDULER_LOG: &str = "scheduler.log";
 pub const GUEST_STREAM: &str = "guest.jsonl";
 pub const QEMU_LOG: &str = "qemu.log";
 pub const RESULT_JSON: &str = "result.json";
-pub const INITRAMFS: &str = "initramfs.cpio.gz";
+/// The run's initrd: the cached base (plain newc) + the gzip'd run config.
+pub const INITRAMFS: &str = "initramfs.img";
 pub const QEMU_CMDLINE: &str = "qemu.cmdline";
 
 #[derive(Debug, thiserror::Error)]

@@ -89,8 +89,9 @@ pub fn boot(
         kernel: plan.kernel.image.clone(),
         initrd: initrd.to_path_buf(),
         cmdline: plan.cmdline.clone(),
+        console_log: Some(arts.path(artifacts::CONSOLE_LOG)),
         // An interactive shell owns the terminal: the console is QEMU's stdio.
-        console_log: (!plan.shell).then(|| arts.path(artifacts::CONSOLE_LOG)),
+        interactive: plan.shell,
         results_socket: sock_path.clone(),
     };
     let binary = qemu_binary()?;
