@@ -88,6 +88,13 @@ pub fn not_starved(run: &ScenarioRun, lim: &Limits) -> Assertion {
     let medians: BTreeMap<&str, f64> = by_type.into_iter().map(|(k, v)| (k, median(v))).collect();
     let mut worst: Option<f64> = None;
     for w in &run.workers {
+        if w.exit == WorkerExit::TimedOut {
+            // Starved so hard it could not even report before the deadline.
+            a.offenders
+                .push(format!("{}: did not report within the collection deadline", who(w)));
+            worst = Some(0.0);
+            continue;
+        }
         if w.exit != WorkerExit::Completed {
             continue; // the verdict reports dead workers
         }

@@ -19,8 +19,8 @@ use crate::run::repeat::is_infra_failure;
 pub const COMPARE_HELP: &str = "\
 A is the run the other options describe; B is EEVDF on the same kernel unless --scheduler-b or
 --kernel-b say otherwise (with only --kernel-b, B runs A's scheduler on that kernel). Runs
-alternate A, B, A, B... Per scenario, throughput, p99 wake latency, max gap, fairness spread,
-throughput CV and the smallest share ratio are compared with Welch's t-test; a regression is
+alternate A, B, A, B... Per scenario, throughput, workers' CPU share, p99 wake latency, max gap,
+fairness spread, throughput CV and the smallest share ratio are compared with Welch's t-test; a regression is
 significant (p < --alpha), worse for A, and at least --min-effect percent of B's mean.
 
 Exit codes: 0 no significant regression, 1 a significant regression of A against B,
@@ -128,7 +128,7 @@ fn side_info(plan: &RunPlan, other: &RunPlan) -> SideInfo {
     }
     if plan.kernel.image != other.kernel.image {
         let kernel = match &plan.kernel.key {
-            Some(key) => format!("kernel {}", &key[..key.len().min(SHORT_KEY)]),
+            Some(key) => format!("kernel {}", key.chars().take(SHORT_KEY).collect::<String>()),
             None => plan.kernel.image.display().to_string(),
         };
         label.push_str(&format!(" on {kernel}"));
@@ -270,5 +270,113 @@ fn run_one(
             continue;
         }
         return Ok(done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        c: CompareArgs,
+    }
+
+    fn parse(args: &[&str]) -> CompareArgs {
+        T::try_parse_from(std::iter::once("compare").chain(args.iter().copied()))
+            .unwrap()
+            .c
+    }
+
+    /// (argv, B's kernel, B's scheduler, B's arguments)
+    type Case<'a> = (
+        &'a [&'a str],
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a [&'a str],
+    );
+
+    #[test]
+    fn side_b_follows_the_flags() {
+        let cases: &[Case] = &[
+            (&["-s", "scx_simple"], None, None, &[]),
+            (
+                &[
+                    "-s",
+                    "scx_simple",
+                    "--scheduler-b",
+                    "scx_qmap",
+                    "--scheduler-b-args",
+                    "-e '1 0'",
+                ],
+                None,
+                Some("scx_qmap"),
+                &["-e", "1 0"],
+            ),
+            // Only another kernel: the same scheduler, with its arguments.
+            (
+                &["-s", "scx_simple", "--kernel-b", "k2", "--", "-v"],
+                Some("k2"),
+                Some("scx_simple"),
+                &["-v"],
+            ),
+            (
+                &[
+                    "-s",
+                    "scx_simple",
+                    "--kernel-b",
+                    "k2",
+                    "--scheduler-b",
+                    "EEVDF",
+                ],
+                Some("k2"),
+                None,
+                &[],
+            ),
+            // A may be the baseline-looking side.
+            (
+                &["--scheduler-b", "scx_simple"],
+                None,
+                Some("scx_simple"),
+                &[],
+            ),
+        ];
+        for (argv, kernel, sched, sched_args) in cases {
+            let (a, b) = parse(argv).requests().unwrap();
+            assert_eq!(b.kernel.as_deref(), *kernel, "{argv:?}");
+            assert_eq!(b.scheduler.as_deref(), *sched, "{argv:?}");
+            assert_eq!(b.scheduler_args, *sched_args, "{argv:?}");
+            assert_eq!(a.scenarios, b.scenarios);
+        }
+    }
+
+    #[test]
+    fn usage_errors() {
+        let same = parse(&["--scenario", "steady"]).requests();
+        assert!(matches!(same, Err(CompareUsage::Same)), "{same:?}");
+        let same = parse(&["-s", "x", "--scheduler-b", "x"]).requests();
+        assert!(matches!(same, Err(CompareUsage::Same)), "{same:?}");
+        let quotes = parse(&["-s", "x", "--scheduler-b-args", "'open"]).requests();
+        assert!(matches!(quotes, Err(CompareUsage::BArgs(_))), "{quotes:?}");
+        for (argv, want) in [
+            (&["--alpha", "0"][..], "--alpha 0"),
+            (&["--alpha", "1.5"], "--alpha 1.5"),
+            (&["--min-effect=-1"], "--min-effect -1"),
+            (&["--repeat", "3"], "--repeat"),
+            (&["--junit", "j.xml"], "--junit"),
+        ] {
+            let err = parse(argv).criteria().unwrap_err().to_string();
+            assert!(err.starts_with(want), "{argv:?}: {err}");
+        }
+        let ok = parse(&["--alpha", "0.05", "--min-effect", "0"])
+            .criteria()
+            .unwrap();
+        assert_eq!((ok.alpha, ok.min_effect_pct), (0.05, 0.0));
+        assert!(
+            T::try_parse_from(["compare", "--runs", "1"]).is_err(),
+            "one run per side cannot be tested"
+        );
     }
 }

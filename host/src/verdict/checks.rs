@@ -349,6 +349,12 @@ fn workers(f: &Facts) -> Vec<Finding> {
                     starved.push(format!("{who}: 0 work units, {} ns CPU", w.cpu_time_ns));
                 }
             }
+            // Alive but unable to hand in its report before the deadline:
+            // it got no CPU time to do so (or hung), which is starvation
+            // from the scheduler's side, not a crash.
+            WorkerExit::TimedOut => starved.push(format!(
+                "{who}: did not report within the collection deadline (no CPU time, or hung); killed"
+            )),
             other => died.push(format!("{who}: {other:?}")),
         }
     }
@@ -363,7 +369,7 @@ fn workers(f: &Facts) -> Vec<Finding> {
     if !starved.is_empty() {
         out.push(Finding::new(
             Class::WorkerStarved,
-            format!("{} worker(s) never ran", starved.len()),
+            format!("{} worker(s) starved: no progress, or no report before the deadline", starved.len()),
             starved,
         ));
     }

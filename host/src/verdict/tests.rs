@@ -185,6 +185,15 @@ fn starved_and_dead_workers_fail() {
 }
 
 #[test]
+fn a_worker_too_starved_to_report_is_starved_not_dead() {
+    let mut events = healthy_scx();
+    events.insert(5, worker(7, WorkerExit::TimedOut));
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::WorkerStarved]);
+    assert!(v.findings[0].evidence[0].contains("did not report"), "{:?}", v.findings[0].evidence);
+}
+
+#[test]
 fn no_hello_is_inconclusive_and_explains() {
     let events = vec![
         TimedEvent::new(0, Event::QemuStarted),
