@@ -105,17 +105,16 @@ fn background_payload_is_stopped_not_failed() {
 fn payload_env_cgroup_and_timeout_through_the_library() {
     use ktstr_guest::wire::ExitStatus;
     use ktstr_vm::cache_dir::CacheDir;
-    use ktstr_vm::commands::VmArgs;
+    use ktstr_vm::cli::VmOpts;
     use ktstr_vm::payload::PayloadSpec;
     use ktstr_vm::qemu::accel::AccelRequest;
     use ktstr_vm::run::execute::{execute, RunOptions};
     use ktstr_vm::run::plan::RunPlan;
 
     let cache = CacheDir::resolve(None).unwrap();
-    let vm = VmArgs {
+    let vm = VmOpts {
         kernel: Some(kernel_path()),
         scheduler: None,
-        sched_args: None,
         topology: None,
         cpus: Some(2),
         memory: 1024,
@@ -125,7 +124,7 @@ fn payload_env_cgroup_and_timeout_through_the_library() {
         append: None,
         artifacts: Some(artifacts("payload-library")),
     };
-    let mut plan = RunPlan::new(&vm.request(Duration::from_secs(30)).unwrap(), &cache).unwrap();
+    let mut plan = RunPlan::new(&vm.request(Vec::new(), Duration::from_secs(30)), &cache).unwrap();
     // dash (the host's sh) has no cat: builtins only.
     plan.workload.groups.clear();
     let probe = "echo \"FOO=$FOO\"; read -r cg < /proc/self/cgroup; echo \"$cg\"; sleep 3";

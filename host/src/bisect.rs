@@ -107,7 +107,7 @@ pub fn validate(args: &BisectArgs) -> Result<(String, String), BisectError> {
     if git_dir.join("BISECT_START").exists() {
         return Err(BisectError::InProgress(repo.clone()));
     }
-    if args.build.is_some() && args.run.scheduler.is_none() {
+    if args.build.is_some() && args.run.vm.scheduler.is_none() {
         return Err(BisectError::NoScheduler);
     }
     Ok((good, bad))
@@ -180,7 +180,7 @@ pub fn prepare_step(args: &BisectArgs, cache: &CacheDir) -> Result<RunArgs, Step
                 jobs: None,
             };
             let outcome = build(&req, cache).map_err(|e| StepError::KernelBuild(e.to_string()))?;
-            run.kernel = Some(outcome.entry().dir.display().to_string());
+            run.vm.kernel = Some(outcome.entry().dir.display().to_string());
         }
         Some(cmd) => {
             let status = Command::new("sh")
@@ -199,12 +199,12 @@ pub fn prepare_step(args: &BisectArgs, cache: &CacheDir) -> Result<RunArgs, Step
                     status: status.to_string(),
                 });
             }
-            let rel = run.scheduler.clone().unwrap_or_default();
+            let rel = run.vm.scheduler.clone().unwrap_or_default();
             let path = args.repo.join(rel);
             if !path.is_file() {
                 return Err(StepError::NoSchedulerBinary(path));
             }
-            run.scheduler = Some(path.display().to_string());
+            run.vm.scheduler = Some(path.display().to_string());
         }
     }
     Ok(run)
@@ -247,7 +247,7 @@ mod tests {
         assert!(matches!(validate(&args(dir.path())), Err(BisectError::NoScheduler)));
         sh("echo x > f && git add f && git -c user.email=t@t -c user.name=t commit -q -m three && echo y > f");
         let mut a = args(dir.path());
-        a.run.scheduler = Some("s".into());
+        a.run.vm.scheduler = Some("s".into());
         assert!(matches!(validate(&a), Err(BisectError::Dirty(_))));
     }
 }

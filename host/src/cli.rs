@@ -66,26 +66,17 @@ Commits that do not build or boot are skipped (125).")]
     Shell(crate::commands::shell::ShellArgs),
 }
 
+/// The VM every command boots: kernel, scheduler, topology, memory,
+/// accelerator and extra files. Shared by `run`, `exec`, `shell`, `compare`
+/// and `bisect`, so each option has one name and one default everywhere.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub struct VmOpts {
     /// Kernel: a bzImage path, a cache key (prefix), or none for the newest cached
     #[arg(long, short = 'k', env = "KTSTR_VM_KERNEL", value_name = "PATH|KEY")]
     pub kernel: Option<String>,
     /// Scheduler: a path, a name on PATH, or a kernel example (scx_simple); none = EEVDF
     #[arg(long, short = 's', value_name = "NAME|PATH")]
     pub scheduler: Option<String>,
-    /// Arguments for the scheduler, after `--`, passed as they are
-    #[arg(last = true, value_name = "SCHED_ARGS")]
-    pub scheduler_args: Vec<String>,
-    /// How long the workload runs
-    #[arg(long, short = 'd', default_value = "5s", value_parser = parse_duration)]
-    pub duration: Duration,
-    /// Workers per work type [default: one per vCPU]
-    #[arg(long, short = 'w')]
-    pub workers: Option<u32>,
-    /// Work type(s) to run (repeatable) [default: spin_wait]
-    #[arg(long = "work-type", value_name = "NAME")]
-    pub work_types: Vec<String>,
     /// Topology: <n>n<l>l<c>c<t>t (e.g. 2n4l4c2t) or a preset (`ktstr-vm topo list`)
     #[arg(long, short = 't', conflicts_with = "cpus")]
     pub topology: Option<String>,
@@ -98,12 +89,75 @@ pub struct RunArgs {
     /// Accelerator; auto picks KVM only where it can boot a stock kernel
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelRequest,
-    /// Host-side limit for the whole run [default: derived from the duration]
-    #[arg(long, value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
     /// How long the scheduler may take to attach [default: 30s under TCG]
     #[arg(long, value_parser = parse_duration)]
     pub attach_timeout: Option<Duration>,
+    /// Copy a host file or directory into the guest (repeatable)
+    #[arg(long, value_name = "HOST[:GUEST]")]
+    pub include: Vec<String>,
+    /// Extra kernel command-line parameters
+    #[arg(long, value_name = "PARAMS")]
+    pub append: Option<String>,
+    /// Directory for console.log, scheduler.log, guest.jsonl, result.json
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+}
+
+impl VmOpts {
+    /// `--topology`, else `--cpus N` as a flat topology, else `fallback`,
+    /// else [`DEFAULT_CPUS`] flat.
+    pub fn topology_spec(&self, fallback: Option<String>) -> String {
+        match (&self.topology, self.cpus) {
+            (Some(t), _) => t.clone(),
+            (None, Some(n)) => format!("1n1l{n}c1t"),
+            (None, None) => fallback.unwrap_or_else(|| format!("1n1l{DEFAULT_CPUS}c1t")),
+        }
+    }
+
+    /// A request for this VM with the default workload (spin_wait, one
+    /// worker per vCPU) for `duration`; callers change what they need.
+    pub fn request(&self, scheduler_args: Vec<String>, duration: Duration) -> RunRequest {
+        RunRequest {
+            kernel: self.kernel.clone(),
+            scheduler: self.scheduler.clone(),
+            scheduler_args,
+            duration,
+            workers: None,
+            work_types: Vec::new(),
+            topology: self.topology_spec(None),
+            memory_mib: self.memory,
+            accel: self.accel,
+            timeout: None,
+            attach_timeout: self.attach_timeout,
+            artifacts: self.artifacts.clone(),
+            includes: self.include.clone(),
+            append: self.append.clone(),
+            faults: Vec::new(),
+            scenarios: Vec::new(),
+            asserts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub vm: VmOpts,
+    /// Arguments for the scheduler, after `--`, passed as they are
+    #[arg(last = true, value_name = "SCHED_ARGS")]
+    pub scheduler_args: Vec<String>,
+    /// How long the workload runs
+    #[arg(long, short = 'd', default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Workers per work type [default: one per vCPU]
+    #[arg(long, short = 'w')]
+    pub workers: Option<u32>,
+    /// Work type(s) to run (repeatable) [default: spin_wait]
+    #[arg(long = "work-type", value_name = "NAME")]
+    pub work_types: Vec<String>,
+    /// Host-side limit for the whole run [default: derived from the duration]
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     /// Print the full result as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -113,15 +167,6 @@ pub struct RunArgs {
     /// No progress lines
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Directory for console.log, scheduler.log, guest.jsonl, result.json
-    #[arg(long, value_name = "DIR")]
-    pub artifacts: Option<PathBuf>,
-    /// Copy a host file or directory into the guest (repeatable)
-    #[arg(long, value_name = "HOST[:GUEST]")]
-    pub include: Vec<String>,
-    /// Extra kernel command-line parameters
-    #[arg(long, value_name = "PARAMS")]
-    pub append: Option<String>,
     /// Scenario: a canned name (`ktstr-vm scenarios list`) or a TOML/JSON file; repeatable (one boot, one result each)
     #[arg(long, value_name = "NAME|FILE")]
     pub scenario: Vec<String>,
@@ -169,29 +214,15 @@ impl RunArgs {
 
 impl RunArgs {
     pub fn request(&self) -> RunRequest {
-        let topology = match (&self.topology, self.cpus) {
-            (Some(t), _) => t.clone(),
-            (None, Some(n)) => format!("1n1l{n}c1t"),
-            (None, None) => crate::scenario::topology_of(&self.scenario).unwrap_or_else(|| format!("1n1l{DEFAULT_CPUS}c1t")),
-        };
         RunRequest {
-            kernel: self.kernel.clone(),
-            scheduler: self.scheduler.clone(),
-            scheduler_args: self.scheduler_args.clone(),
-            duration: self.duration,
+            topology: self.vm.topology_spec(crate::scenario::topology_of(&self.scenario)),
             workers: self.workers,
             work_types: self.work_types.clone(),
-            topology,
-            memory_mib: self.memory,
-            accel: self.accel,
             timeout: self.timeout,
-            attach_timeout: self.attach_timeout,
-            artifacts: self.artifacts.clone(),
-            includes: self.include.clone(),
-            append: self.append.clone(),
             faults: self.inject.clone(),
             scenarios: self.scenario.clone(),
             asserts: self.asserts.clone(),
+            ..self.vm.request(self.scheduler_args.clone(), self.duration)
         }
     }
 }
@@ -222,8 +253,8 @@ mod tests {
     fn headline_usage_parses_as_run() {
         let cli = Cli::try_parse_from(["ktstr-vm", "--kernel", "bzImage", "--scheduler", "scx_foo"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.run.kernel.as_deref(), Some("bzImage"));
-        assert_eq!(cli.run.scheduler.as_deref(), Some("scx_foo"));
+        assert_eq!(cli.run.vm.kernel.as_deref(), Some("bzImage"));
+        assert_eq!(cli.run.vm.scheduler.as_deref(), Some("scx_foo"));
         let req = cli.run.request();
         assert_eq!(req.topology, "1n1l4c1t");
     }

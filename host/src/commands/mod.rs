@@ -117,6 +117,6 @@ mod tests {
         let Some(Command::Shell(args)) = cli.command else {
             panic!("not shell")
         };
-        assert_eq!(args.vm.topology.as_deref(), Some("2n2l2c1t"));
+        assert_eq!(args.vm.vm.topology.as_deref(), Some("2n2l2c1t"));
     }
 }

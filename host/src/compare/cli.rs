@@ -20,8 +20,9 @@ pub const COMPARE_HELP: &str = "\
 A is the run the other options describe; B is EEVDF on the same kernel unless --scheduler-b or
 --kernel-b say otherwise (with only --kernel-b, B runs A's scheduler on that kernel). Runs
 alternate A, B, A, B... Per scenario, throughput, workers' CPU share, p99 wake latency, max gap,
-fairness spread, throughput CV and the smallest share ratio are compared with Welch's t-test; a regression is
-significant (p < --alpha), worse for A, and at least --min-effect percent of B's mean.
+fairness spread, throughput CV and the smallest share ratio are compared with Welch's t-test (on
+logarithms when all values are positive); a regression is significant (p < --alpha), worse for
+A, and at least --min-effect percent of B's mean.
 
 Exit codes: 0 no significant regression, 1 a significant regression of A against B,
 125 too few runs could test, 129 usage error, 130 interrupted.";
@@ -160,7 +161,7 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
     plan_a.add_payloads(&payloads)?;
     let mut plan_b = RunPlan::new(&req_b, cache)?;
     plan_b.add_payloads(&payloads)?;
-    let base = match &args.run.artifacts {
+    let base = match &args.run.vm.artifacts {
         Some(dir) => dir.clone(),
         None => Artifacts::fresh(&cache.root().join("runs"), "compare")?
             .dir()

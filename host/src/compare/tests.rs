@@ -242,3 +242,40 @@ fn metrics_only_one_side_measured_are_not_compared() {
     let r = report(v);
     assert!(r.metrics.iter().all(|m| m.metric != "wake_p99"));
 }
+
+#[test]
+fn skewed_metrics_are_tested_on_logarithms() {
+    // Fairness spreads measured here: EEVDF (A) against scx_simple (B) on
+    // `steady`, five runs each. A few-fold difference that the linear test
+    // misses at alpha 0.01 (p 0.028) and the log test finds (p 0.005).
+    let a = [0.1855, 0.1113, 0.0323, 0.1395, 0.0821];
+    let b = [0.0423, 0.0304, 0.0134, 0.022, 0.0142];
+    let v: Vec<RunSummary> = a
+        .iter()
+        .map(|x| (Side::A, x))
+        .chain(b.iter().map(|x| (Side::B, x)))
+        .enumerate()
+        .map(|(i, (side, x))| RunSummary {
+            metrics: vec![metric("fairness_spread", Better::Lower, *x)],
+            ..run(side, i as u32, Outcome::Pass, 1.0, 1.0)
+        })
+        .collect();
+    let r = report(v.clone());
+    let m = r
+        .metrics
+        .iter()
+        .find(|m| m.metric == "fairness_spread")
+        .unwrap();
+    assert!(m.log_scale && m.welch.unwrap().p < 0.01, "{m:?}");
+    assert_eq!(m.change, Change::Regression);
+    // A zero keeps the test linear: then it is not significant.
+    let mut with_zero = v;
+    with_zero[0].metrics[0].value = 0.0;
+    let r = report(with_zero);
+    let m = r
+        .metrics
+        .iter()
+        .find(|m| m.metric == "fairness_spread")
+        .unwrap();
+    assert!(!m.log_scale && m.welch.unwrap().p > 0.01, "{m:?}");
+}
