@@ -12,3 +12,19 @@ pub mod power;
 pub mod reaper;
 pub mod scheduler;
 pub mod shell;
+
+/// Joins `handles`, waiting at most `limit`: output forwarders end at
+/// end-of-file, and a grandchild still holding a pipe must not hang PID 1.
+pub fn join_bounded(handles: Vec<std::thread::JoinHandle<()>>, limit: std::time::Duration) {
+    if handles.is_empty() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for h in handles {
+            let _ = h.join();
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(limit);
+}

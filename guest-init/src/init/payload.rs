@@ -12,11 +12,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Component, Path};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,7 @@ impl Payloads {
                 continue;
             };
             if let Ok(Some(status)) = child.try_wait() {
-                p.finish(convert(status), false, rep);
+                p.finish(ExitStatus::from(status), false, rep);
             } else if p.deadline.is_some_and(|d| Instant::now() >= d) {
                 p.kill();
                 p.finish(ExitStatus::TimedOut, false, rep);
@@ -117,7 +117,7 @@ impl Payloads {
                     let exit = if timed_out {
                         ExitStatus::TimedOut
                     } else {
-                        convert(status)
+                        ExitStatus::from(status)
                     };
                     p.finish(exit, !timed_out, rep);
                 }
@@ -126,7 +126,7 @@ impl Payloads {
         for p in &mut self.all {
             if p.child.is_some() {
                 let status = p.kill();
-                p.finish(status.map_or(ExitStatus::TimedOut, convert), true, rep);
+                p.finish(status.map_or(ExitStatus::TimedOut, ExitStatus::from), true, rep);
             }
         }
     }
@@ -228,7 +228,7 @@ impl Payload {
     fn finish(&mut self, exit: ExitStatus, stopped: bool, rep: &Reporter) {
         self.child = None;
         let at_ms = uptime_ms();
-        join_bounded(std::mem::take(&mut self.readers), OUTPUT_DRAIN);
+        super::join_bounded(std::mem::take(&mut self.readers), OUTPUT_DRAIN);
         rep.send(&GuestMsg::PayloadExited {
             name: self.name.clone(),
             exit,
@@ -390,31 +390,7 @@ fn take_text(pending: &mut Vec<u8>, at_end: bool) -> String {
     text
 }
 
-/// Joins `handles`, waiting at most `limit`.
-fn join_bounded(handles: Vec<JoinHandle<()>>, limit: Duration) {
-    if handles.is_empty() {
-        return;
-    }
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for h in handles {
-            let _ = h.join();
-        }
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(limit);
-}
 
-fn convert(status: std::process::ExitStatus) -> ExitStatus {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitStatus::Exited { code },
-        (None, Some(signal)) => ExitStatus::Signaled {
-            signal,
-            core_dumped: status.core_dumped(),
-        },
-        (None, None) => ExitStatus::Exited { code: -1 },
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,7 @@
 //! (`/sys/kernel/sched_ext/state`, `root/ops`) decides whether it attached.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -109,7 +107,7 @@ impl Scheduler {
     pub fn poll_exit(&mut self) -> Option<ExitStatus> {
         if self.exited.is_none() {
             if let Ok(Some(status)) = self.child.try_wait() {
-                self.exited = Some(convert(status));
+                self.exited = Some(ExitStatus::from(status));
                 self.exited_at_ms = uptime_ms();
             }
         }
@@ -130,7 +128,7 @@ impl Scheduler {
             if self.poll_exit().is_none() {
                 let _ = self.child.kill();
                 if let Ok(status) = self.child.wait() {
-                    self.exited = Some(convert(status));
+                    self.exited = Some(ExitStatus::from(status));
                     self.exited_at_ms = uptime_ms();
                 }
             }
@@ -143,28 +141,10 @@ impl Scheduler {
     /// Waits for the log threads to see end-of-file, at most `limit`
     /// (a grandchild holding the pipe must not hang the run).
     pub fn join_logs(&mut self, limit: Duration) {
-        let (tx, rx) = mpsc::channel();
-        let handles = std::mem::take(&mut self.logs);
-        std::thread::spawn(move || {
-            for h in handles {
-                let _ = h.join();
-            }
-            let _ = tx.send(());
-        });
-        let _ = rx.recv_timeout(limit);
+        super::join_bounded(std::mem::take(&mut self.logs), limit);
     }
 }
 
-fn convert(status: std::process::ExitStatus) -> ExitStatus {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitStatus::Exited { code },
-        (None, Some(signal)) => ExitStatus::Signaled {
-            signal,
-            core_dumped: status.core_dumped(),
-        },
-        (None, None) => ExitStatus::Exited { code: -1 },
-    }
-}
 
 fn forward_lines(
     pipe: impl Read + Send + 'static,

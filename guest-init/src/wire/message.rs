@@ -145,6 +145,20 @@ impl ExitStatus {
     }
 }
 
+impl From<std::process::ExitStatus> for ExitStatus {
+    fn from(status: std::process::ExitStatus) -> ExitStatus {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => ExitStatus::Exited { code },
+            (None, Some(signal)) => ExitStatus::Signaled {
+                signal,
+                core_dumped: status.core_dumped(),
+            },
+            (None, None) => ExitStatus::Exited { code: -1 },
+        }
+    }
+}
+
 impl std::fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

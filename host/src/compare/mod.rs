@@ -6,7 +6,7 @@
 //!
 //! A metric is a *regression* when all three hold: the difference is
 //! significant (two-sided p < alpha, default 0.01; on logarithms when
-//! every value is positive, see [`judge`]), A is worse in the
+//! every value is positive, see `judge`), A is worse in the
 //! metric's direction, and the change is at least `min_effect` percent of
 //! B's mean (default 5%, so a tiny but consistent shift is not flagged).
 //! Failed runs are compared too: A failing significantly more often than
