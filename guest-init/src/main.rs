@@ -8,8 +8,6 @@
 //! the port before power-off; PID 1 never exits or panics out.
 
 mod init;
-#[path = "steps/pid1.rs"]
-mod scenarios;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -24,7 +22,7 @@ use init::clock::uptime_ms;
 use init::port::Reporter;
 use init::scheduler::{sched_ext_state, Attach, Scheduler};
 use init::payload::Payloads;
-use init::{cgroup, faults, kmsg, mounts, port, power, reaper, shell};
+use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell};
 
 /// How long the results port may take to appear after init starts.
 const PORT_WAIT: Duration = Duration::from_secs(3);

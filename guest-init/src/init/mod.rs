@@ -10,6 +10,7 @@ pub mod payload;
 pub mod port;
 pub mod power;
 pub mod reaper;
+pub mod scenarios;
 pub mod scheduler;
 pub mod shell;
 

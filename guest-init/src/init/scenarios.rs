@@ -1,6 +1,6 @@
 //! PID 1's side of scenarios: the [`StepEnv`] over the results port and the
-//! scheduler process. Compiled into the init binary only (main.rs includes
-//! this file), because the scheduler and the reporter live there.
+//! scheduler process. Part of the init binary, not the shared library,
+//! because the scheduler and the reporter live there.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,10 +9,10 @@ use ktstr_guest::steps::{exec, StepEnv};
 use ktstr_guest::topology::Topology;
 use ktstr_guest::wire::{GuestMsg, Phase, RunConfig, SchedulerConfig};
 
-use crate::init::clock::uptime_ms;
-use crate::init::port::Reporter;
-use crate::init::scheduler::{sched_ext_state, Attach, Scheduler};
-use crate::init::{cgroup, reaper};
+use super::clock::uptime_ms;
+use super::port::Reporter;
+use super::scheduler::{sched_ext_state, Attach, Scheduler};
+use super::{cgroup, reaper};
 
 /// After the scheduler dies, how long to let the kernel finish logging it.
 const FAILURE_SETTLE: Duration = Duration::from_millis(300);
