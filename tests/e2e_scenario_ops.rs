@@ -3,6 +3,8 @@
 //! stop_workers and restart_scheduler. The run must pass, and each op
 //! must be seen to have taken effect in the worker reports
 //! (`result.json`) and in the guest's scenario marks (`guest.jsonl`).
+//! And the other side: a scheduler the kernel kicks out mid-scenario is
+//! one finding, not a pile of assertion failures about its last moments.
 
 mod common;
 
@@ -210,5 +212,78 @@ fn every_remaining_op_takes_effect_under_scx_simple() {
     assert!(
         first_exit < reattach,
         "the scheduler exited after its second attach, not before"
+    );
+}
+
+/// Eight busy workers on 2 vCPUs make qmap enqueue about 200 times a
+/// second (measured), the idle boot before the scenario almost never: so
+/// `-e 400` fires about 2 s into the 8 s scenario.
+const BUSY: &str = r#"
+description = "pipe pairs and spinners: many enqueues"
+duration = "8s"
+
+[[cgroups]]
+name = "busy"
+workers = [
+  { work_type = { type = "pipe_io" }, workers = 4 },
+  { work_type = { type = "spin_wait" }, workers = 4 },
+]
+"#;
+
+#[test]
+fn a_scheduler_disabled_mid_scenario_is_one_finding() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scenario-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("busy.toml");
+    std::fs::write(&file, BUSY).unwrap();
+    let kernel = kernel_path();
+    let (code, result) = run_json(
+        "scenario-disrupted",
+        &[
+            "--kernel",
+            &kernel,
+            "-q",
+            "--cpus",
+            "2",
+            "--scheduler",
+            "scx_qmap",
+            "--scenario",
+            file.to_str().unwrap(),
+            "--",
+            "-e",
+            "400",
+        ],
+    );
+    assert_eq!(code, 1, "{result:#}");
+    let classes = common::classes(&result);
+    assert!(
+        classes.contains(&"scheduler-disabled".to_string()),
+        "{classes:?}"
+    );
+    assert!(
+        !classes.contains(&"assertion-failed".to_string()),
+        "{classes:?}"
+    );
+    let s = &result["scenarios"][0];
+    assert_eq!(s["outcome"], "skip", "{s:#}");
+    let why = s["not_judged"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not marked as not judged: {s:#}"));
+    // Whichever the guest saw first: the state change, the exit, or the kernel's line.
+    assert!(
+        [
+            "sched_ext state became",
+            "exited on its own",
+            "BPF scheduler \"qmap\" disabled"
+        ]
+        .iter()
+        .any(|w| why.contains(w)),
+        "{why}"
+    );
+    // Cut short: the workers ran for much less than the planned 8 s.
+    let wall = u64_of(&s["reports"][0]["wall_time_ns"]);
+    assert!(
+        wall < 7_000_000_000,
+        "the scenario ran its full length ({wall} ns)"
     );
 }

@@ -88,6 +88,11 @@ pub struct ScenarioResult {
     pub problems: Vec<String>,
     /// The scenario's worker reports (`result.json` has them per scenario).
     pub reports: Vec<ktstr_guest::workload::WorkerReport>,
+    /// Set when the scheduler left during the scenario (see
+    /// [`ScenarioRun::disrupted`]): the assertions were measured but not
+    /// judged, so a scheduler failure is reported once, as itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_judged: Option<String>,
 }
 
 /// What [`judge_scenario`] needs about one planned scenario.
@@ -101,7 +106,7 @@ pub struct Planned<'a> {
 /// Every assertion on one scenario's run.
 pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> ScenarioResult {
     let lim = plan.limits;
-    let assertions = vec![
+    let mut assertions = vec![
         checks::not_starved(run, lim),
         checks::fairness(run, lim),
         checks::max_gap(run, lim),
@@ -134,6 +139,13 @@ pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> Sc
         // Never started: the run's own findings say why.
         outcome = Outcome::Skip;
     }
+    if let Some(why) = &run.disrupted {
+        for a in assertions.iter_mut().filter(|a| a.outcome != Outcome::Skip) {
+            a.outcome = Outcome::Skip;
+            a.message = format!("not judged ({why}): {}", a.message);
+        }
+        outcome = Outcome::Skip;
+    }
     ScenarioResult {
         name: plan.name.to_string(),
         origin: plan.origin.to_string(),
@@ -143,6 +155,7 @@ pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> Sc
         assertions,
         problems,
         reports: run.workers.clone(),
+        not_judged: run.disrupted.clone(),
     }
 }
 

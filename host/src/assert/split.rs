@@ -14,6 +14,11 @@ pub struct ScenarioRun {
     pub marks: Vec<ScenarioEvent>,
     pub workers: Vec<WorkerReport>,
     pub ended: bool,
+    /// Why the scheduler under test left while this scenario ran, not by
+    /// one of its ops: the guest then cuts the scenario short, and its
+    /// measurements describe a few disrupted moments (tasks switching
+    /// class), not the scheduler. The run's own findings say what failed.
+    pub disrupted: Option<String>,
 }
 
 /// One entry per scenario index below `count` (empty when it never ran).
@@ -39,10 +44,36 @@ pub fn split(events: &[TimedEvent], count: usize) -> Vec<ScenarioRun> {
                     runs[i].workers.push(r.as_ref().clone());
                 }
             }
-            _ => {}
+            other => {
+                if let (Some(i), Some(why)) = (current, scheduler_lost(other)) {
+                    runs[i].disrupted.get_or_insert(why);
+                }
+            }
         }
     }
     runs
+}
+
+/// Whether `msg` says the scheduler left without being asked: the guest
+/// reports an unexpected sched_ext state or exit, and the kernel logs the
+/// disable as an error (a requested detach is logged at info level).
+fn scheduler_lost(msg: &GuestMsg) -> Option<String> {
+    match msg {
+        GuestMsg::SchedExtState { state, .. } => Some(format!("sched_ext state became {state}")),
+        GuestMsg::SchedulerExited {
+            requested: false,
+            exit,
+            ..
+        } => Some(format!("the scheduler exited on its own ({exit})")),
+        GuestMsg::KernelLog { level, line, .. }
+            if *level <= 4
+                && line.contains("sched_ext: BPF scheduler")
+                && line.contains("disabled") =>
+        {
+            Some(line.clone())
+        }
+        _ => None,
+    }
 }
 
 impl ScenarioRun {

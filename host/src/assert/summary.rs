@@ -39,6 +39,12 @@ pub fn render(results: &[ScenarioResult]) -> String {
             word(r.outcome),
             r.workers
         );
+        if let Some(why) = &r.not_judged {
+            let _ = writeln!(
+                s,
+                "  not judged: the scheduler left during the scenario ({why}); see the run's findings"
+            );
+        }
         for a in &r.assertions {
             let _ = writeln!(
                 s,

@@ -79,6 +79,7 @@ fn run(groups: u32, workers: Vec<WorkerReport>) -> ScenarioRun {
         ],
         workers,
         ended: true,
+        disrupted: None,
     }
 }
 
@@ -442,4 +443,78 @@ fn isolation_flags_a_worker_that_stays_on_a_lost_cpu() {
         isolation::isolation(&moved_run(w), &limits()).outcome,
         Outcome::Pass
     );
+}
+
+#[test]
+fn a_scheduler_that_leaves_mid_scenario_is_reported_once_not_per_assertion() {
+    // The kernel disabled the scheduler 0.3 s into the scenario: the
+    // guest cut it short, and the shares of its last moments are uneven.
+    let kernel = GuestMsg::KernelLog {
+        level: 3,
+        ts_us: 0,
+        line: "sched_ext: BPF scheduler \"flatcg\" disabled (runnable task stall)".into(),
+    };
+    let events = vec![
+        ev(GuestMsg::Scenario(Box::new(released(1, &[0, 1, 2, 3])))),
+        ev(kernel),
+        ev(GuestMsg::Worker(Box::new(worker(0, 0, 0.9)))),
+        ev(GuestMsg::Worker(Box::new(worker(0, 1, 0.02)))),
+        ev(GuestMsg::Scenario(Box::new(mark(
+            Mark::Ended,
+            T0 + SEC / 3,
+            &[],
+        )))),
+    ];
+    let runs = split(&events, 1);
+    assert!(runs[0]
+        .disrupted
+        .as_deref()
+        .unwrap()
+        .contains("runnable task stall"));
+    let lim = limits();
+    let p = Planned {
+        name: "x",
+        origin: "x",
+        limits: &lim,
+    };
+    let res = judge_scenario(&p, &runs[0], true);
+    assert_eq!(res.outcome, Outcome::Skip);
+    assert!(res.assertions.iter().all(|a| a.outcome == Outcome::Skip));
+    // Still measured, for whoever looks.
+    let starved = res
+        .assertions
+        .iter()
+        .find(|a| a.name == "not_starved")
+        .unwrap();
+    assert!(starved.measured.unwrap() < 0.1 && starved.message.starts_with("not judged ("));
+    assert!(findings(std::slice::from_ref(&res)).is_empty());
+    assert!(summary::render(&[res]).contains("not judged: the scheduler left"));
+
+    // Ops that detach or restart the scheduler are not a disruption: the
+    // guest reports a requested exit, and the kernel logs it at info level.
+    let detach = vec![
+        ev(GuestMsg::Scenario(Box::new(released(1, &[0, 1, 2, 3])))),
+        ev(GuestMsg::SchedulerExited {
+            exit: ktstr_guest::wire::ExitStatus::Exited { code: 0 },
+            requested: true,
+            uptime_ms: 0,
+        }),
+        ev(GuestMsg::KernelLog {
+            level: 6,
+            ts_us: 0,
+            line: "sched_ext: BPF scheduler \"simple\" disabled (unregistered from user space)"
+                .into(),
+        }),
+        ev(GuestMsg::Scenario(Box::new(mark(
+            Mark::Ended,
+            T0 + 4 * SEC,
+            &[],
+        )))),
+    ];
+    assert!(split(&detach, 1)[0].disrupted.is_none());
+    // A disable between scenarios belongs to none of them.
+    let mut after = events[..1].to_vec();
+    after.push(events[4].clone());
+    after.push(events[1].clone());
+    assert!(split(&after, 1)[0].disrupted.is_none());
 }
