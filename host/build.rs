@@ -22,7 +22,12 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target").join("guest"));
 
-    for path in ["guest-init/src", "guest-init/Cargo.toml", "Cargo.toml", "Cargo.lock"] {
+    for path in [
+        "guest-init/src",
+        "guest-init/Cargo.toml",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=KTSTR_VM_GUEST_TARGET_DIR");
@@ -30,7 +35,14 @@ fn main() {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["build", "--quiet", "-p", "ktstr-guest", "--bin", "ktstr-guest-init"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "ktstr-guest",
+            "--bin",
+            "ktstr-guest-init",
+        ])
         .args(["--profile", GUEST_PROFILE, "--target", GUEST_TARGET])
         .arg("--target-dir")
         .arg(&target_dir)

@@ -16,37 +16,75 @@ fn git(repo: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
 fn finds_the_commit_that_broke_the_scheduler() {
     let k = kernel();
-    let sched_dir = k.schedulers_dir.clone().expect("the cached kernel has example schedulers");
+    let sched_dir = k
+        .schedulers_dir
+        .clone()
+        .expect("the cached kernel has example schedulers");
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
     git(r, &["init", "-q"]);
     // The "scheduler source" picks which binary the build produces:
     // scx_simple works, scx_central fails to load on this kernel.
     let mut commits = Vec::new();
-    for (i, which) in ["scx_simple", "scx_simple", "scx_central", "scx_central", "scx_central"].iter().enumerate() {
+    for (i, which) in [
+        "scx_simple",
+        "scx_simple",
+        "scx_central",
+        "scx_central",
+        "scx_central",
+    ]
+    .iter()
+    .enumerate()
+    {
         std::fs::write(r.join("which"), which).unwrap();
         std::fs::write(r.join("version"), i.to_string()).unwrap();
         git(r, &["add", "."]);
         git(r, &["commit", "-q", "-m", &format!("step {i}: {which}")]);
         commits.push(git(r, &["rev-parse", "HEAD"]));
     }
-    let build = format!("mkdir -p out && cp {}/$(cat which) out/sched", sched_dir.display());
+    let build = format!(
+        "mkdir -p out && cp {}/$(cat which) out/sched",
+        sched_dir.display()
+    );
     let kpath = k.image.display().to_string();
     let out = ktstr(&[
-        "bisect", "--repo", r.to_str().unwrap(), "--good", &commits[0], "--bad", &commits[4],
-        "--build", &build, "--scheduler", "out/sched", "--kernel", &kpath, "--duration", "1s", "--cpus", "2", "-q",
+        "bisect",
+        "--repo",
+        r.to_str().unwrap(),
+        "--good",
+        &commits[0],
+        "--bad",
+        &commits[4],
+        "--build",
+        &build,
+        "--scheduler",
+        "out/sched",
+        "--kernel",
+        &kpath,
+        "--duration",
+        "1s",
+        "--cpus",
+        "2",
+        "-q",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains(&format!("first bad commit: {} step 2: scx_central", commits[2])),
+        stdout.contains(&format!(
+            "first bad commit: {} step 2: scx_central",
+            commits[2]
+        )),
         "{stdout}"
     );
     // The repository is left as it was.
@@ -65,7 +103,19 @@ fn a_dirty_repository_is_refused() {
     std::fs::write(r.join("f"), "2").unwrap();
     git(r, &["commit", "-q", "-am", "two"]);
     std::fs::write(r.join("f"), "3").unwrap();
-    let out = ktstr(&["bisect", "--repo", r.to_str().unwrap(), "--good", "HEAD~1", "--bad", "HEAD", "--build", "true", "-s", "x"]);
+    let out = ktstr(&[
+        "bisect",
+        "--repo",
+        r.to_str().unwrap(),
+        "--good",
+        "HEAD~1",
+        "--bad",
+        "HEAD",
+        "--build",
+        "true",
+        "-s",
+        "x",
+    ]);
     assert_eq!(out.status.code(), Some(129));
     assert!(String::from_utf8_lossy(&out.stderr).contains("uncommitted changes"));
 }

@@ -11,24 +11,44 @@ fn headline_usage_exactly_as_written() {
     let out = ktstr(&["--kernel", &k, "--scheduler", "scx_simple"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("PASS") && stdout.contains("ops simple"), "{stdout}");
+    assert!(
+        stdout.contains("PASS") && stdout.contains("ops simple"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn eevdf_run_passes_with_one_report_per_vcpu() {
     let k = kernel_path();
-    let (code, r) = run_json("eevdf", &["--kernel", &k, "--duration", "2s", "--cpus", "2"]);
+    let (code, r) = run_json(
+        "eevdf",
+        &["--kernel", &k, "--duration", "2s", "--cpus", "2"],
+    );
     assert_eq!(code, 0, "{r:#}");
     assert!(r["scheduler"].is_null());
     let workers = r["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);
-    assert!(workers.iter().all(|w| w["work_units"].as_u64().unwrap() > 0));
+    assert!(workers
+        .iter()
+        .all(|w| w["work_units"].as_u64().unwrap() > 0));
 }
 
 #[test]
 fn scx_simple_reports_ops_and_workers() {
     let k = kernel_path();
-    let (code, r) = run_json("simple", &["--kernel", &k, "-s", "scx_simple", "--duration", "2s", "--workers", "3"]);
+    let (code, r) = run_json(
+        "simple",
+        &[
+            "--kernel",
+            &k,
+            "-s",
+            "scx_simple",
+            "--duration",
+            "2s",
+            "--workers",
+            "3",
+        ],
+    );
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["scheduler"]["ops"], "simple");
     let workers = r["workers"].as_array().unwrap();
@@ -37,8 +57,21 @@ fn scx_simple_reports_ops_and_workers() {
         assert!(w["work_units"].as_u64().unwrap() > 0, "{w}");
         assert!(w["cpu_time_ns"].as_u64().unwrap() > 0, "{w}");
     }
-    let points: Vec<&str> = r["timeline"].as_array().unwrap().iter().map(|t| t["point"].as_str().unwrap()).collect();
-    for p in ["qemu_started", "init", "scheduler_attached", "workload_started", "workload_stopped", "powering_off", "qemu_exited"] {
+    let points: Vec<&str> = r["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["point"].as_str().unwrap())
+        .collect();
+    for p in [
+        "qemu_started",
+        "init",
+        "scheduler_attached",
+        "workload_started",
+        "workload_stopped",
+        "powering_off",
+        "qemu_exited",
+    ] {
         assert!(points.contains(&p), "timeline lacks {p}: {points:?}");
     }
 }
@@ -46,7 +79,10 @@ fn scx_simple_reports_ops_and_workers() {
 #[test]
 fn scx_flatcg_passes() {
     let k = kernel_path();
-    let (code, r) = run_json("flatcg", &["--kernel", &k, "-s", "scx_flatcg", "--duration", "2s"]);
+    let (code, r) = run_json(
+        "flatcg",
+        &["--kernel", &k, "-s", "scx_flatcg", "--duration", "2s"],
+    );
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["scheduler"]["ops"], "flatcg");
 }
@@ -54,12 +90,18 @@ fn scx_flatcg_passes() {
 #[test]
 fn scx_central_fails_to_load_with_its_own_error() {
     let k = kernel_path();
-    let (code, r) = run_json("central", &["--kernel", &k, "-s", "scx_central", "--duration", "2s"]);
+    let (code, r) = run_json(
+        "central",
+        &["--kernel", &k, "-s", "scx_central", "--duration", "2s"],
+    );
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(classes(&r)[0], "scheduler-load-failed", "{r:#}");
     let f = &r["findings"][0];
     let text = format!("{} {}", f["message"], f["evidence"]);
-    assert!(text.contains("central"), "the finding should quote the scheduler: {text}");
+    assert!(
+        text.contains("central"),
+        "the finding should quote the scheduler: {text}"
+    );
 }
 
 #[test]
@@ -69,8 +111,23 @@ fn scheduler_arguments_reach_it_intact() {
     let k = kernel_path();
     let dir = artifacts("args");
     let out = ktstr(&[
-        "run", "--kernel", &k, "--artifacts", dir.to_str().unwrap(), "--attach-timeout", "3s",
-        "-s", "/bin/busybox", "--", "sh", "-c", "printf '<%s>' \"$@\"; echo; exit 3", "argv0", "a b", "c \"d\"", "$HOME",
+        "run",
+        "--kernel",
+        &k,
+        "--artifacts",
+        dir.to_str().unwrap(),
+        "--attach-timeout",
+        "3s",
+        "-s",
+        "/bin/busybox",
+        "--",
+        "sh",
+        "-c",
+        "printf '<%s>' \"$@\"; echo; exit 3",
+        "argv0",
+        "a b",
+        "c \"d\"",
+        "$HOME",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let log = std::fs::read_to_string(dir.join("scheduler.log")).unwrap();
@@ -83,7 +140,10 @@ fn missing_scheduler_cannot_test() {
     let out = ktstr(&["--kernel", &k, "--scheduler", "/nonexistent/scx_nope"]);
     assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("scx_nope") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("scx_nope") && err.contains("does not exist"),
+        "{err}"
+    );
     let out = ktstr(&["--kernel", &k, "--scheduler", "scx_simpel"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"scx_simple\""));
@@ -112,14 +172,28 @@ fn ctrl_c_kills_qemu_and_keeps_artifacts() {
     let k = kernel_path();
     let dir = artifacts("interrupt");
     let child = bin()
-        .args(["run", "--kernel", &k, "--duration", "30s", "--artifacts", dir.to_str().unwrap()])
+        .args([
+            "run",
+            "--kernel",
+            &k,
+            "--duration",
+            "30s",
+            "--artifacts",
+            dir.to_str().unwrap(),
+        ])
         .spawn()
         .unwrap();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     // Wait until the guest is up, so QEMU certainly runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(dir.join("guest.jsonl")).unwrap_or_default().contains("workload_started") {
-        assert!(std::time::Instant::now() < deadline, "guest never started its workload");
+    while !std::fs::read_to_string(dir.join("guest.jsonl"))
+        .unwrap_or_default()
+        .contains("workload_started")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "guest never started its workload"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
@@ -133,6 +207,9 @@ fn ctrl_c_kills_qemu_and_keeps_artifacts() {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
-        assert!(!(cmdline.contains("qemu-system") && cmdline.contains(needle)), "QEMU left behind: {cmdline}");
+        assert!(
+            !(cmdline.contains("qemu-system") && cmdline.contains(needle)),
+            "QEMU left behind: {cmdline}"
+        );
     }
 }

@@ -8,7 +8,16 @@ use common::*;
 /// Boots `spec` and checks the verdict passed with observed == expected.
 fn boots_as_requested(spec: &str, extra: &[&str]) {
     let k = kernel_path();
-    let mut args = vec!["--kernel", &k, "--topology", spec, "--duration", "1s", "--workers", "2"];
+    let mut args = vec![
+        "--kernel",
+        &k,
+        "--topology",
+        spec,
+        "--duration",
+        "1s",
+        "--workers",
+        "2",
+    ];
     args.extend_from_slice(extra);
     let (code, r) = run_json(&format!("topo-{spec}"), &args);
     assert_eq!(code, 0, "{spec}: {r:#}");
@@ -16,13 +25,26 @@ fn boots_as_requested(spec: &str, extra: &[&str]) {
     for field in ["cpus", "llcs", "cores"] {
         assert_eq!(got[field], want[field], "{spec}: guest saw other {field}");
     }
-    let (wn, gn) = (want["nodes"].as_array().unwrap(), got["nodes"].as_array().unwrap());
+    let (wn, gn) = (
+        want["nodes"].as_array().unwrap(),
+        got["nodes"].as_array().unwrap(),
+    );
     assert_eq!(gn.len(), wn.len(), "{spec}: node count");
     for (w, g) in wn.iter().zip(gn) {
-        assert_eq!((&g["id"], &g["cpus"], &g["distances"]), (&w["id"], &w["cpus"], &w["distances"]), "{spec}");
+        assert_eq!(
+            (&g["id"], &g["cpus"], &g["distances"]),
+            (&w["id"], &w["cpus"], &w["distances"]),
+            "{spec}"
+        );
         // The kernel keeps some of each node's memory for itself.
-        let (wm, gm) = (w["memory_mib"].as_u64().unwrap(), g["memory_mib"].as_u64().unwrap());
-        assert!(gm <= wm && gm * 4 >= wm * 3, "{spec}: node memory {gm} MiB of {wm}");
+        let (wm, gm) = (
+            w["memory_mib"].as_u64().unwrap(),
+            g["memory_mib"].as_u64().unwrap(),
+        );
+        assert!(
+            gm <= wm && gm * 4 >= wm * 3,
+            "{spec}: node memory {gm} MiB of {wm}"
+        );
     }
     assert!(!classes(&r).contains(&"topology-mismatch".to_string()));
 }
@@ -46,11 +68,17 @@ fn two_numa_nodes() {
 fn two_nodes_four_llcs_smt_with_distances() {
     boots_as_requested("2n4l2c2t", &[]);
     let k = kernel_path();
-    let (code, r) = run_json("topo-2n4l2c2t", &["--kernel", &k, "-t", "2n4l2c2t", "-d", "1s", "-w", "2"]);
+    let (code, r) = run_json(
+        "topo-2n4l2c2t",
+        &["--kernel", &k, "-t", "2n4l2c2t", "-d", "1s", "-w", "2"],
+    );
     assert_eq!(code, 0);
     let nodes = r["topology"]["observed"]["nodes"].as_array().unwrap();
     assert_eq!(nodes[0]["distances"], serde_json::json!([10, 20]));
-    assert_eq!(r["topology"]["observed"]["llcs"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        r["topology"]["observed"]["llcs"].as_array().unwrap().len(),
+        4
+    );
 }
 
 #[test]

@@ -20,8 +20,22 @@ fn mixed_work_types_under_scx_simple_report_sensibly() {
     let (code, r) = run_json(
         "mix",
         &[
-            "--kernel", &k, "-s", "scx_simple", "--cpus", "4", "-d", "3s",
-            "--work-type", "spin_wait", "--work-type", "pipe_io", "--work-type", "bursty", "--work-type", "futex_fan_out",
+            "--kernel",
+            &k,
+            "-s",
+            "scx_simple",
+            "--cpus",
+            "4",
+            "-d",
+            "3s",
+            "--work-type",
+            "spin_wait",
+            "--work-type",
+            "pipe_io",
+            "--work-type",
+            "bursty",
+            "--work-type",
+            "futex_fan_out",
         ],
     );
     assert_eq!(code, 0, "{r:#}");
@@ -42,12 +56,16 @@ fn mixed_work_types_under_scx_simple_report_sensibly() {
             .iter()
             .filter(|w| {
                 let lat = &w["wake_latency"];
-                lat["count"].as_u64().unwrap() > 0 && lat["p99_ns"].as_u64() >= lat["p50_ns"].as_u64()
+                lat["count"].as_u64().unwrap() > 0
+                    && lat["p99_ns"].as_u64() >= lat["p50_ns"].as_u64()
             })
             .count()
     };
     assert_eq!(woken("pipe_io"), 4, "every pipe_io worker records wake-ups");
-    assert!(woken("futex_fan_out") >= 4, "the fan-out's waiters record wake-ups");
+    assert!(
+        woken("futex_fan_out") >= 4,
+        "the fan-out's waiters record wake-ups"
+    );
     // futex_fan_out's default group is 1 + 4: five workers, not four.
     assert_eq!(workers_of(&r, "futex_fan_out").len(), 5);
 }
@@ -55,8 +73,18 @@ fn mixed_work_types_under_scx_simple_report_sensibly() {
 #[test]
 fn every_work_type_runs_in_the_guest() {
     let k = kernel_path();
-    let names: Vec<String> = ktstr_guest::workload::ALL_NAMES.iter().map(|s| s.to_string()).collect();
-    let mut args = vec!["--kernel".to_string(), k, "--cpus".into(), "2".into(), "-d".into(), "3s".into()];
+    let names: Vec<String> = ktstr_guest::workload::ALL_NAMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut args = vec![
+        "--kernel".to_string(),
+        k,
+        "--cpus".into(),
+        "2".into(),
+        "-d".into(),
+        "3s".into(),
+    ];
     for n in &names {
         args.push("--work-type".into());
         args.push(n.clone());

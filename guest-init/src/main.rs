@@ -19,9 +19,9 @@ use ktstr_guest::wire::{GuestMsg, Phase, RunConfig, PORT_NAME, PROTOCOL_VERSION,
 use ktstr_guest::workload::WorkloadHandle;
 
 use init::clock::uptime_ms;
+use init::payload::Payloads;
 use init::port::Reporter;
 use init::scheduler::{sched_ext_state, Attach, Scheduler};
-use init::payload::Payloads;
 use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell};
 
 /// How long the results port may take to appear after init starts.
@@ -51,7 +51,10 @@ fn main() {
 
 fn run(started_ms: u64) {
     let mount_failures = mounts::mount_all();
-    std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    std::env::set_var(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
     let rep = match port::wait_for_port(PORT_NAME, PORT_WAIT) {
         Some(path) => Reporter::open(&path).unwrap_or_else(|e| {
             eprintln!("ktstr-guest-init: open {}: {e}", path.display());
@@ -106,7 +109,10 @@ fn read_config(rep: &Reporter) -> Option<RunConfig> {
         Ok(cfg) => {
             rep.error(
                 "config",
-                format!("protocol {} from the host, guest speaks {PROTOCOL_VERSION}", cfg.protocol),
+                format!(
+                    "protocol {} from the host, guest speaks {PROTOCOL_VERSION}",
+                    cfg.protocol
+                ),
             );
             None
         }
@@ -145,7 +151,14 @@ fn run_config(cfg: &RunConfig, rep: &Reporter) {
         },
     };
     if cfg.shell {
-        shell::run(rep, &scheduler.as_ref().map(|s| s.pid()).into_iter().collect::<Vec<_>>());
+        shell::run(
+            rep,
+            &scheduler
+                .as_ref()
+                .map(|s| s.pid())
+                .into_iter()
+                .collect::<Vec<_>>(),
+        );
     } else if !cfg.scenarios.is_empty() {
         scenarios::run(cfg, &topo, &mut scheduler, rep);
     } else {
@@ -186,7 +199,10 @@ fn attach_scheduler(sc: &ktstr_guest::wire::SchedulerConfig, rep: &Reporter) -> 
     match s.wait_attached(Duration::from_millis(sc.attach_timeout_ms)) {
         Attach::Attached { ops } => {
             let now = uptime_ms();
-            rep.send(&GuestMsg::SchedulerAttached { ops, uptime_ms: now });
+            rep.send(&GuestMsg::SchedulerAttached {
+                ops,
+                uptime_ms: now,
+            });
             rep.send(&GuestMsg::Phase {
                 phase: Phase::SchedulerAttached,
                 uptime_ms: now,
@@ -221,7 +237,12 @@ fn attach_scheduler(sc: &ktstr_guest::wire::SchedulerConfig, rep: &Reporter) -> 
 /// Runs the workers for the configured duration while watching the
 /// scheduler; ends early (after a short settle) when the scheduler dies or
 /// sched_ext changes under the test, so a failure reaches the host fast.
-fn run_workload(cfg: &RunConfig, topo: &Topology, mut sched: Option<&mut Scheduler>, rep: &Reporter) {
+fn run_workload(
+    cfg: &RunConfig,
+    topo: &Topology,
+    mut sched: Option<&mut Scheduler>,
+    rep: &Reporter,
+) {
     let cgroup_root = match cgroup::setup(Path::new("/sys/fs/cgroup")) {
         Ok(root) => Some(root),
         Err(e) => {

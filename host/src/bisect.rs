@@ -51,7 +51,9 @@ pub enum BisectError {
     Dirty(PathBuf),
     #[error("a bisect is already in progress in {0}; finish it with `git bisect reset`")]
     InProgress(PathBuf),
-    #[error("scheduler bisect needs --scheduler: the path of the built scheduler inside the repository")]
+    #[error(
+        "scheduler bisect needs --scheduler: the path of the built scheduler inside the repository"
+    )]
     NoScheduler,
     #[error("git {args}: {detail}")]
     Git { args: String, detail: String },
@@ -93,7 +95,16 @@ pub fn validate(args: &BisectArgs) -> Result<(String, String), BisectError> {
     let repo = &args.repo;
     git(repo, &["rev-parse", "--git-dir"]).map_err(|_| BisectError::NotGit(repo.clone()))?;
     let rev = |r: &str| {
-        git(repo, &["rev-parse", "--verify", "--quiet", &format!("{r}^{{commit}}")]).map_err(|e| BisectError::BadRev {
+        git(
+            repo,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{r}^{{commit}}"),
+            ],
+        )
+        .map_err(|e| BisectError::BadRev {
             repo: repo.clone(),
             rev: r.to_string(),
             detail: e.to_string(),
@@ -146,7 +157,11 @@ pub fn drive(args: &BisectArgs, argv: &[OsString]) -> Result<BisectOutcome, Bise
         .arg(exe)
         .args(step_argv(argv))
         .status();
-    let first_bad = git(repo, &["rev-parse", "--verify", "--quiet", "refs/bisect/bad"]).ok();
+    let first_bad = git(
+        repo,
+        &["rev-parse", "--verify", "--quiet", "refs/bisect/bad"],
+    )
+    .ok();
     let log = git(repo, &["bisect", "log"]).unwrap_or_default();
     // Was the bad commit pinned down, or did the run stop on skips/errors?
     let decided = log.lines().any(|l| l.starts_with("# first bad commit:"));
@@ -216,12 +231,20 @@ mod tests {
 
     #[test]
     fn step_argv_swaps_the_subcommand_only() {
-        let argv: Vec<OsString> = ["ktstr-vm", "bisect", "--repo", "r", "-s", "bisect", "--", "-x"]
-            .iter()
-            .map(OsString::from)
+        let argv: Vec<OsString> = [
+            "ktstr-vm", "bisect", "--repo", "r", "-s", "bisect", "--", "-x",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let got: Vec<String> = step_argv(&argv)
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
             .collect();
-        let got: Vec<String> = step_argv(&argv).into_iter().map(|s| s.into_string().unwrap()).collect();
-        assert_eq!(got, ["bisect-step", "--repo", "r", "-s", "bisect", "--", "-x"]);
+        assert_eq!(
+            got,
+            ["bisect-step", "--repo", "r", "-s", "bisect", "--", "-x"]
+        );
     }
 
     #[test]
@@ -233,18 +256,34 @@ mod tests {
             bad: "HEAD".into(),
             build: Some("true".into()),
             run: <RunArgs as clap::FromArgMatches>::from_arg_matches(
-                &<RunArgs as clap::Args>::augment_args(clap::Command::new("t")).get_matches_from(["t"]),
+                &<RunArgs as clap::Args>::augment_args(clap::Command::new("t"))
+                    .get_matches_from(["t"]),
             )
             .unwrap(),
         };
-        assert!(matches!(validate(&args(dir.path())), Err(BisectError::NotGit(_))));
+        assert!(matches!(
+            validate(&args(dir.path())),
+            Err(BisectError::NotGit(_))
+        ));
         let sh = |c: &str| {
-            assert!(Command::new("sh").arg("-c").arg(c).current_dir(dir.path()).status().unwrap().success());
+            assert!(Command::new("sh")
+                .arg("-c")
+                .arg(c)
+                .current_dir(dir.path())
+                .status()
+                .unwrap()
+                .success());
         };
         sh("git init -q && git -c user.email=t@t -c user.name=t commit -q --allow-empty -m one");
-        assert!(matches!(validate(&args(dir.path())), Err(BisectError::BadRev { .. })));
+        assert!(matches!(
+            validate(&args(dir.path())),
+            Err(BisectError::BadRev { .. })
+        ));
         sh("git -c user.email=t@t -c user.name=t commit -q --allow-empty -m two");
-        assert!(matches!(validate(&args(dir.path())), Err(BisectError::NoScheduler)));
+        assert!(matches!(
+            validate(&args(dir.path())),
+            Err(BisectError::NoScheduler)
+        ));
         sh("echo x > f && git add f && git -c user.email=t@t -c user.name=t commit -q -m three && echo y > f");
         let mut a = args(dir.path());
         a.run.vm.scheduler = Some("s".into());

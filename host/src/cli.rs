@@ -39,9 +39,11 @@ pub enum Command {
         cmd: crate::kernel::cli::KernelCmd,
     },
     /// Find the commit that broke a test, in a kernel tree or a scheduler repository
-    #[command(after_help = "Runs `git bisect run` with this test at every step. A kernel tree is built in place \
+    #[command(
+        after_help = "Runs `git bisect run` with this test at every step. A kernel tree is built in place \
 (incrementally); a scheduler repository runs --build and tests the --scheduler path it produced. \
-Commits that do not build or boot are skipped (125).")]
+Commits that do not build or boot are skipped (125)."
+    )]
     Bisect(crate::bisect::BisectArgs),
     /// One step of `bisect`: build the checked-out commit and test it (used by git bisect run)
     #[command(hide = true)]
@@ -200,13 +202,17 @@ pub const DEFAULT_CPUS: u32 = 4;
 impl RunArgs {
     /// `--payload` (foreground) and `--payload-bg` as specs for
     /// [`RunPlan::add_payloads`](crate::run::plan::RunPlan::add_payloads).
-    pub fn payload_specs(&self) -> Result<Vec<crate::payload::PayloadSpec>, crate::payload::PayloadError> {
+    pub fn payload_specs(
+        &self,
+    ) -> Result<Vec<crate::payload::PayloadSpec>, crate::payload::PayloadError> {
         let fg = self.payload.iter().map(|p| (p, true));
         let bg = self.payload_bg.iter().map(|p| (p, false));
         fg.chain(bg)
             .map(|(text, foreground)| {
-                crate::payload::PayloadSpec::parse(text)
-                    .map(|s| s.foreground(foreground).check_exit(!self.payload_ignore_exit))
+                crate::payload::PayloadSpec::parse(text).map(|s| {
+                    s.foreground(foreground)
+                        .check_exit(!self.payload_ignore_exit)
+                })
             })
             .collect()
     }
@@ -215,7 +221,9 @@ impl RunArgs {
 impl RunArgs {
     pub fn request(&self) -> RunRequest {
         RunRequest {
-            topology: self.vm.topology_spec(crate::scenario::topology_of(&self.scenario)),
+            topology: self
+                .vm
+                .topology_spec(crate::scenario::topology_of(&self.scenario)),
             workers: self.workers,
             work_types: self.work_types.clone(),
             timeout: self.timeout,
@@ -251,7 +259,9 @@ mod tests {
 
     #[test]
     fn headline_usage_parses_as_run() {
-        let cli = Cli::try_parse_from(["ktstr-vm", "--kernel", "bzImage", "--scheduler", "scx_foo"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["ktstr-vm", "--kernel", "bzImage", "--scheduler", "scx_foo"])
+                .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.run.vm.kernel.as_deref(), Some("bzImage"));
         assert_eq!(cli.run.vm.scheduler.as_deref(), Some("scx_foo"));
@@ -262,10 +272,19 @@ mod tests {
     #[test]
     fn scheduler_args_after_double_dash_stay_intact() {
         let cli = Cli::try_parse_from([
-            "ktstr-vm", "run", "-s", "scx_qmap", "--", "-e", "100", "a b \"c\"",
+            "ktstr-vm",
+            "run",
+            "-s",
+            "scx_qmap",
+            "--",
+            "-e",
+            "100",
+            "a b \"c\"",
         ])
         .unwrap();
-        let Some(Command::Run(run)) = cli.command else { panic!() };
+        let Some(Command::Run(run)) = cli.command else {
+            panic!()
+        };
         assert_eq!(run.scheduler_args, ["-e", "100", "a b \"c\""]);
     }
 
@@ -281,7 +300,9 @@ mod tests {
 
     #[test]
     fn cpus_and_topology_conflict() {
-        assert!(Cli::try_parse_from(["ktstr-vm", "--cpus", "2", "--topology", "1n1l2c1t"]).is_err());
+        assert!(
+            Cli::try_parse_from(["ktstr-vm", "--cpus", "2", "--topology", "1n1l2c1t"]).is_err()
+        );
         let cli = Cli::try_parse_from(["ktstr-vm", "--cpus", "8"]).unwrap();
         assert_eq!(cli.run.request().topology, "1n1l8c1t");
     }

@@ -69,9 +69,7 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
                 | PlanError::Include(..)
                 | PlanError::Workload(_)
                 | PlanError::Inject { .. }
-                | PlanError::Scenario(_) => {
-                    ExitCode::Usage
-                }
+                | PlanError::Scenario(_) => ExitCode::Usage,
             };
         }
         if let Some(e) = cause.downcast_ref::<ExecuteError>() {
@@ -81,7 +79,10 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
                 _ => ExitCode::Environment,
             };
         }
-        if cause.downcast_ref::<crate::payload::PayloadError>().is_some() {
+        if cause
+            .downcast_ref::<crate::payload::PayloadError>()
+            .is_some()
+        {
             return ExitCode::Usage;
         }
         if let Some(e) = cause.downcast_ref::<crate::bisect::BisectError>() {
@@ -105,8 +106,14 @@ mod tests {
     fn outcome_mapping() {
         assert_eq!(ExitCode::from_outcome(Outcome::Pass, false).code(), 0);
         assert_eq!(ExitCode::from_outcome(Outcome::Fail, false).code(), 1);
-        assert_eq!(ExitCode::from_outcome(Outcome::Inconclusive, false).code(), 125);
-        assert_eq!(ExitCode::from_outcome(Outcome::Inconclusive, true).code(), 130);
+        assert_eq!(
+            ExitCode::from_outcome(Outcome::Inconclusive, false).code(),
+            125
+        );
+        assert_eq!(
+            ExitCode::from_outcome(Outcome::Inconclusive, true).code(),
+            130
+        );
         // Usage and environment errors must abort a bisect (> 127).
         assert!(ExitCode::Usage.code() > 127 && ExitCode::Environment.code() > 127);
     }

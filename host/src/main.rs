@@ -17,7 +17,11 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            let code = if e.use_stderr() { ExitCode::Usage } else { ExitCode::Pass };
+            let code = if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Pass
+            };
             return std::process::ExitCode::from(code.code() as u8);
         }
     };
@@ -44,7 +48,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => run(&cli.run, &cache),
         Some(Command::Run(args)) => run(&args, &cache),
-        Some(Command::Kernel { cmd }) => ktstr_vm::kernel::cli::run(cmd, &cache).map(|()| ExitCode::Pass),
+        Some(Command::Kernel { cmd }) => {
+            ktstr_vm::kernel::cli::run(cmd, &cache).map(|()| ExitCode::Pass)
+        }
         Some(Command::Bisect(args)) => bisect(&args),
         Some(Command::BisectStep(args)) => match ktstr_vm::bisect::prepare_step(&args, &cache) {
             Ok(run_args) => run(&run_args, &cache),
@@ -55,8 +61,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Some(Command::Topo { cmd }) => ktstr_vm::topology::cli::run(cmd).map(|()| ExitCode::Pass),
         Some(Command::Compare(args)) => ktstr_vm::compare::cli::run(&args, &cache),
-        Some(Command::Scenarios { cmd }) => ktstr_vm::scenario::cli::run(cmd).map(|()| ExitCode::Pass),
-        Some(Command::Exec(_) | Command::Shell(_)) => unreachable!("exec and shell exit with the guest's code: see main"),
+        Some(Command::Scenarios { cmd }) => {
+            ktstr_vm::scenario::cli::run(cmd).map(|()| ExitCode::Pass)
+        }
+        Some(Command::Exec(_) | Command::Shell(_)) => {
+            unreachable!("exec and shell exit with the guest's code: see main")
+        }
     }
 }
 
@@ -68,7 +78,10 @@ fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
             runs: args.repeat,
             retry_infra: args.retry_infra,
         };
-        let run_opts = RunOptions { quiet: args.quiet, ..Default::default() };
+        let run_opts = RunOptions {
+            quiet: args.quiet,
+            ..Default::default()
+        };
         let series = ktstr_vm::run::repeat::run_cli(&plan, cache, opts, run_opts, args.json)?;
         if let Some(path) = &args.junit {
             let results: Vec<_> = series.runs.iter().map(|r| r.result.clone()).collect();
@@ -77,7 +90,14 @@ fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
         }
         return Ok(series.exit);
     }
-    let done = execute(&plan, cache, RunOptions { quiet: args.quiet, ..Default::default() })?;
+    let done = execute(
+        &plan,
+        cache,
+        RunOptions {
+            quiet: args.quiet,
+            ..Default::default()
+        },
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done.result)?);
     } else {
@@ -96,11 +116,17 @@ fn bisect(args: &ktstr_vm::bisect::BisectArgs) -> anyhow::Result<ExitCode> {
     let outcome = ktstr_vm::bisect::drive(args, &argv)?;
     match &outcome.first_bad {
         Some(commit) => {
-            println!("ktstr-vm bisect: first bad commit: {commit} {}", outcome.subject.as_deref().unwrap_or(""));
+            println!(
+                "ktstr-vm bisect: first bad commit: {commit} {}",
+                outcome.subject.as_deref().unwrap_or("")
+            );
             Ok(ExitCode::Pass)
         }
         None => {
-            println!("ktstr-vm bisect: no single first bad commit (skipped commits or an error):\n{}", outcome.log);
+            println!(
+                "ktstr-vm bisect: no single first bad commit (skipped commits or an error):\n{}",
+                outcome.log
+            );
             Ok(ExitCode::CannotTest)
         }
     }

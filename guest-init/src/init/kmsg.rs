@@ -106,10 +106,26 @@ mod tests {
     #[test]
     fn parses_records_and_filters() {
         let cases = [
-            ("6,339,5140900,-;NET: Registered protocol family 10\n", Some((6, 5140900, "NET: Registered protocol family 10")), false),
-            ("3,1,20,-;sched_ext: qmap: test triggering error\n SUBSYSTEM=x\n", Some((3, 20, "sched_ext: qmap: test triggering error")), true),
-            ("14,2,30,-;sched_ext: BPF scheduler \"simple\" enabled\n", Some((6, 30, "sched_ext: BPF scheduler \"simple\" enabled")), true),
-            ("4,3,40,c;WARNING: CPU: 0 PID: 1 at x\n", Some((4, 40, "WARNING: CPU: 0 PID: 1 at x")), true),
+            (
+                "6,339,5140900,-;NET: Registered protocol family 10\n",
+                Some((6, 5140900, "NET: Registered protocol family 10")),
+                false,
+            ),
+            (
+                "3,1,20,-;sched_ext: qmap: test triggering error\n SUBSYSTEM=x\n",
+                Some((3, 20, "sched_ext: qmap: test triggering error")),
+                true,
+            ),
+            (
+                "14,2,30,-;sched_ext: BPF scheduler \"simple\" enabled\n",
+                Some((6, 30, "sched_ext: BPF scheduler \"simple\" enabled")),
+                true,
+            ),
+            (
+                "4,3,40,c;WARNING: CPU: 0 PID: 1 at x\n",
+                Some((4, 40, "WARNING: CPU: 0 PID: 1 at x")),
+                true,
+            ),
             ("garbage", None, false),
             ("x,1,2,-;t", None, false),
         ];

@@ -1,8 +1,8 @@
 //! Pieces of the PID 1 sequence, one concern per module. `main.rs` strings
 //! them together in order.
 
-pub mod clock;
 pub mod cgroup;
+pub mod clock;
 pub mod faults;
 pub mod kmsg;
 pub mod mounts;

@@ -14,6 +14,7 @@ struct MountSpec {
 /// its own directory; debugfs and bpffs serve schedulers and evidence.
 /// No tmpfs on /tmp or /run: the initramfs root is already a writable
 /// tmpfs, and a mount there would hide files `--include`d under them.
+#[rustfmt::skip]
 const KERNEL_MOUNTS: &[MountSpec] = &[
     MountSpec { source: "proc", target: "/proc", fstype: "proc", required: true },
     MountSpec { source: "sysfs", target: "/sys", fstype: "sysfs", required: true },
@@ -36,9 +37,18 @@ pub fn mount_all() -> Vec<(bool, String)> {
         } else {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV
         };
-        if let Err(e) = mount(Some(m.source), m.target, Some(m.fstype), flags, None::<&str>) {
+        if let Err(e) = mount(
+            Some(m.source),
+            m.target,
+            Some(m.fstype),
+            flags,
+            None::<&str>,
+        ) {
             if e != nix::errno::Errno::EBUSY {
-                failures.push((m.required, format!("mount {} on {}: {e}", m.fstype, m.target)));
+                failures.push((
+                    m.required,
+                    format!("mount {} on {}: {e}", m.fstype, m.target),
+                ));
             }
         }
     }

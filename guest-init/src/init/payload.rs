@@ -126,7 +126,11 @@ impl Payloads {
         for p in &mut self.all {
             if p.child.is_some() {
                 let status = p.kill();
-                p.finish(status.map_or(ExitStatus::TimedOut, ExitStatus::from), true, rep);
+                p.finish(
+                    status.map_or(ExitStatus::TimedOut, ExitStatus::from),
+                    true,
+                    rep,
+                );
             }
         }
     }
@@ -389,8 +393,6 @@ fn take_text(pending: &mut Vec<u8>, at_end: bool) -> String {
     pending.drain(..cut);
     text
 }
-
-
 
 #[cfg(test)]
 mod tests {

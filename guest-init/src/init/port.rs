@@ -94,7 +94,10 @@ mod tests {
     #[test]
     fn finds_port_by_name_not_number() {
         let dir = tempfile::tempdir().unwrap();
-        for (dev, name) in [("vport0p1", "other"), ("vport0p2", "org.ktstr-vm.results\n")] {
+        for (dev, name) in [
+            ("vport0p1", "other"),
+            ("vport0p2", "org.ktstr-vm.results\n"),
+        ] {
             std::fs::create_dir(dir.path().join(dev)).unwrap();
             std::fs::write(dir.path().join(dev).join("name"), name).unwrap();
         }

@@ -25,7 +25,11 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// sched_ext's state and the ops name of the attached scheduler, if any.
 pub fn sched_ext_state() -> (String, Option<String>) {
-    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     let state = read(STATE).unwrap_or_else(|| "unavailable".to_string());
     let ops = read(OPS).filter(|s| !s.is_empty());
     (state, ops)
@@ -34,10 +38,14 @@ pub fn sched_ext_state() -> (String, Option<String>) {
 /// The outcome of waiting for the scheduler to attach.
 #[derive(Debug)]
 pub enum Attach {
-    Attached { ops: String },
+    Attached {
+        ops: String,
+    },
     /// The process ended before sched_ext said `enabled`.
     Exited(ExitStatus),
-    TimedOut { state: String },
+    TimedOut {
+        state: String,
+    },
 }
 
 /// A running scheduler process and its log forwarders.
@@ -145,7 +153,6 @@ impl Scheduler {
     }
 }
 
-
 fn forward_lines(
     pipe: impl Read + Send + 'static,
     stream: Stream,
@@ -156,7 +163,10 @@ fn forward_lines(
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            match (&mut reader).take(MAX_LOG_LINE as u64).read_until(b'\n', &mut buf) {
+            match (&mut reader)
+                .take(MAX_LOG_LINE as u64)
+                .read_until(b'\n', &mut buf)
+            {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }

@@ -90,8 +90,10 @@ pub fn not_starved(run: &ScenarioRun, lim: &Limits) -> Assertion {
     for w in &run.workers {
         if w.exit == WorkerExit::TimedOut {
             // Starved so hard it could not even report before the deadline.
-            a.offenders
-                .push(format!("{}: did not report within the collection deadline", who(w)));
+            a.offenders.push(format!(
+                "{}: did not report within the collection deadline",
+                who(w)
+            ));
             worst = Some(0.0);
             continue;
         }

@@ -79,7 +79,9 @@ impl KvmProbe {
                 if v == KVM_API_VERSION {
                     Ok(())
                 } else {
-                    Err(format!("/dev/kvm reports API version {v}, expected {KVM_API_VERSION}"))
+                    Err(format!(
+                        "/dev/kvm reports API version {v}, expected {KVM_API_VERSION}"
+                    ))
                 }
             });
         let modules = ["kvm_intel", "kvm_amd", "kvm_pvm", "kvm"]
@@ -140,7 +142,11 @@ mod tests {
             (Auto, probe(Ok(()), &["kvm", "kvm_intel"]), Some(Accel::Kvm)),
             (Auto, probe(Ok(()), &["kvm", "kvm_amd"]), Some(Accel::Kvm)),
             (Auto, probe(Ok(()), &["kvm", "kvm_pvm"]), Some(Accel::Tcg)),
-            (Auto, probe(Err("/dev/kvm: No such file"), &[]), Some(Accel::Tcg)),
+            (
+                Auto,
+                probe(Err("/dev/kvm: No such file"), &[]),
+                Some(Accel::Tcg),
+            ),
             (Tcg, probe(Ok(()), &["kvm_intel"]), Some(Accel::Tcg)),
             (Kvm, probe(Ok(()), &["kvm_intel"]), Some(Accel::Kvm)),
             (Kvm, probe(Ok(()), &["kvm_pvm"]), None),

@@ -33,7 +33,13 @@ fn os(items: &[&str]) -> Vec<OsString> {
 /// No default devices, no user config, no display; a reboot ends QEMU so
 /// a guest panic (`panic=-1`) or a reset cannot loop.
 pub fn base_args() -> Vec<OsString> {
-    os(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+    os(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ])
 }
 
 /// Machine, accelerator and CPU model.
@@ -49,7 +55,14 @@ pub fn base_args() -> Vec<OsString> {
 /// delay calibration that an AMD-looking `max` CPU costs under TCG.
 pub fn machine_args(accel: Accel) -> Vec<OsString> {
     match accel {
-        Accel::Tcg => os(&["-M", "pc", "-accel", "tcg,thread=single", "-cpu", "max,vendor=GenuineIntel"]),
+        Accel::Tcg => os(&[
+            "-M",
+            "pc",
+            "-accel",
+            "tcg,thread=single",
+            "-cpu",
+            "max,vendor=GenuineIntel",
+        ]),
         Accel::Kvm => os(&["-M", "pc", "-accel", "kvm", "-cpu", "host"]),
     }
 }
@@ -89,7 +102,12 @@ pub fn console_args(log: Option<&Path>, interactive: bool) -> Vec<OsString> {
     if let Some(path) = log {
         arg.push(escape_commas(path));
     }
-    vec!["-chardev".into(), arg, "-serial".into(), "chardev:con".into()]
+    vec![
+        "-chardev".into(),
+        arg,
+        "-serial".into(),
+        "chardev:con".into(),
+    ]
 }
 
 /// The results port: a named `virtserialport` whose chardev connects to
@@ -149,7 +167,12 @@ mod tests {
         assert_eq!(strs(machine_args(Accel::Kvm))[5], "host");
         assert_eq!(
             strs(console_args(Some(Path::new("/a,b/console.log")), false)),
-            ["-chardev", "file,id=con,path=/a,,b/console.log", "-serial", "chardev:con"]
+            [
+                "-chardev",
+                "file,id=con,path=/a,,b/console.log",
+                "-serial",
+                "chardev:con"
+            ]
         );
         assert_eq!(
             strs(console_args(Some(Path::new("/c.log")), true))[1],

@@ -58,7 +58,10 @@ impl Cmdline {
     /// Appends `key` or `key=value`. A later key does not replace an earlier
     /// one (the kernel takes the last), so user parameters go last.
     pub fn push(&mut self, key: &str, value: Option<&str>) -> Result<&mut Self, CmdlineError> {
-        let bad = |s: &str| s.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'');
+        let bad = |s: &str| {
+            s.chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+        };
         if key.is_empty() || bad(key) || key.contains('=') {
             return Err(CmdlineError::BadKey(key.to_string()));
         }
@@ -70,7 +73,8 @@ impl Cmdline {
                 });
             }
         }
-        self.params.push((key.to_string(), value.map(str::to_string)));
+        self.params
+            .push((key.to_string(), value.map(str::to_string)));
         Ok(self)
     }
 

@@ -62,16 +62,30 @@ pub struct Qemu {
 impl Qemu {
     /// Starts QEMU with `args`. Its own stdout/stderr go to `log` (QEMU's
     /// errors, e.g. a bad option), or to the terminal when `interactive`.
-    pub fn spawn(binary: &Path, args: &[OsString], log: &Path, interactive: bool) -> Result<Qemu, QemuError> {
+    pub fn spawn(
+        binary: &Path,
+        args: &[OsString],
+        log: &Path,
+        interactive: bool,
+    ) -> Result<Qemu, QemuError> {
         let mut cmd = Command::new(binary);
         cmd.args(args);
         if interactive {
             cmd.stdin(Stdio::inherit()).stdout(Stdio::inherit());
-            let err = File::create(log).map_err(|source| QemuError::Log { path: log.into(), source })?;
+            let err = File::create(log).map_err(|source| QemuError::Log {
+                path: log.into(),
+                source,
+            })?;
             cmd.stderr(err);
         } else {
-            let out = File::create(log).map_err(|source| QemuError::Log { path: log.into(), source })?;
-            let err = out.try_clone().map_err(|source| QemuError::Log { path: log.into(), source })?;
+            let out = File::create(log).map_err(|source| QemuError::Log {
+                path: log.into(),
+                source,
+            })?;
+            let err = out.try_clone().map_err(|source| QemuError::Log {
+                path: log.into(),
+                source,
+            })?;
             cmd.stdin(Stdio::null()).stdout(out).stderr(err);
             // Out of the terminal's process group: Ctrl-C reaches us only,
             // and we decide how QEMU ends.
@@ -163,7 +177,13 @@ mod tests {
     #[test]
     fn drop_kills_the_process() {
         let dir = tempfile::tempdir().unwrap();
-        let q = Qemu::spawn(Path::new("/bin/sleep"), &["30".into()], &dir.path().join("log"), false).unwrap();
+        let q = Qemu::spawn(
+            Path::new("/bin/sleep"),
+            &["30".into()],
+            &dir.path().join("log"),
+            false,
+        )
+        .unwrap();
         let pid = q.pid().unwrap() as i32;
         drop(q);
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
@@ -172,7 +192,13 @@ mod tests {
 
     #[test]
     fn missing_binary_is_named() {
-        let err = Qemu::spawn(Path::new("/nonexistent/qemu"), &[], Path::new("/tmp/ktstr-vm-test-log"), false).unwrap_err();
+        let err = Qemu::spawn(
+            Path::new("/nonexistent/qemu"),
+            &[],
+            Path::new("/tmp/ktstr-vm-test-log"),
+            false,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/qemu"), "{err}");
     }
 }

@@ -35,7 +35,10 @@ pub fn junit(results: &[RunResult]) -> String {
                 let body: Vec<String> = r
                     .findings
                     .iter()
-                    .flat_map(|f| std::iter::once(format!("{}: {}", f.class.name(), f.message)).chain(f.evidence.iter().cloned()))
+                    .flat_map(|f| {
+                        std::iter::once(format!("{}: {}", f.class.name(), f.message))
+                            .chain(f.evidence.iter().cloned())
+                    })
                     .collect();
                 status.set_description(body.join("\n"));
             }
@@ -57,7 +60,11 @@ pub fn write_junit(path: &Path, results: &[RunResult]) -> std::io::Result<()> {
 
 /// Markdown for `$GITHUB_STEP_SUMMARY`.
 pub fn step_summary(r: &RunResult) -> String {
-    let mut s = format!("### ktstr-vm: {} {}\n\n", summary::outcome_word(r.outcome), case_name(r));
+    let mut s = format!(
+        "### ktstr-vm: {} {}\n\n",
+        summary::outcome_word(r.outcome),
+        case_name(r)
+    );
     if r.findings.is_empty() {
         s.push_str("All checks passed.\n");
     }
@@ -78,12 +85,20 @@ pub fn step_summary(r: &RunResult) -> String {
 /// `::error title=..::message` lines, one per failing finding. Newlines and
 /// `%` are escaped as the workflow-command syntax requires.
 pub fn annotations(r: &RunResult) -> Vec<String> {
-    let esc = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let esc = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
     r.findings
         .iter()
         .filter(|f| f.outcome >= Outcome::Inconclusive)
         .map(|f| {
-            let level = if f.outcome == Outcome::Fail { "error" } else { "warning" };
+            let level = if f.outcome == Outcome::Fail {
+                "error"
+            } else {
+                "warning"
+            };
             format!(
                 "::{level} title=ktstr-vm {}::{}",
                 esc(&f.class.name()).replace([':', ','], " "),
@@ -100,7 +115,11 @@ pub fn github(r: &RunResult) {
         return;
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
             let _ = f.write_all(step_summary(r).as_bytes());
         }
     }
@@ -117,7 +136,11 @@ mod tests {
     use crate::verdict::{Class, Finding};
 
     fn result(findings: Vec<Finding>) -> RunResult {
-        let outcome = findings.iter().map(|f| f.outcome).max().unwrap_or(Outcome::Pass);
+        let outcome = findings
+            .iter()
+            .map(|f| f.outcome)
+            .max()
+            .unwrap_or(Outcome::Pass);
         RunResult {
             schema: 1,
             outcome,
@@ -150,12 +173,19 @@ mod tests {
 
     #[test]
     fn junit_has_one_case_with_failure_details() {
-        let f = Finding::new(Class::SchedulerDisabled, "the kernel disabled \"qmap\" <x>", vec!["line & 1".into()]);
+        let f = Finding::new(
+            Class::SchedulerDisabled,
+            "the kernel disabled \"qmap\" <x>",
+            vec!["line & 1".into()],
+        );
         let xml = junit(&[result(vec![f]), result(vec![])]);
         assert!(xml.contains("tests=\"2\""), "{xml}");
         assert!(xml.contains("failures=\"1\""), "{xml}");
         assert!(xml.contains("eevdf@6.12.117 [4 vCPUs]"));
-        assert!(xml.contains("&lt;x&gt;") && xml.contains("line &amp; 1"), "escaped: {xml}");
+        assert!(
+            xml.contains("&lt;x&gt;") && xml.contains("line &amp; 1"),
+            "escaped: {xml}"
+        );
     }
 
     #[test]
@@ -163,7 +193,11 @@ mod tests {
         let f = Finding::new(Class::GuestHung, "hung\nfor 50% of it", vec![]);
         let a = annotations(&result(vec![f]));
         assert_eq!(a.len(), 1);
-        assert!(a[0].starts_with("::error title=ktstr-vm guest-hung::"), "{}", a[0]);
+        assert!(
+            a[0].starts_with("::error title=ktstr-vm guest-hung::"),
+            "{}",
+            a[0]
+        );
         assert!(a[0].contains("hung%0Afor 50%25 of it"), "{}", a[0]);
         assert!(annotations(&result(vec![])).is_empty());
         let md = step_summary(&result(vec![]));

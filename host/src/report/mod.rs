@@ -71,7 +71,13 @@ pub struct TopologyInfo {
 }
 
 impl RunResult {
-    pub fn new(plan: &RunPlan, events: &[TimedEvent], verdict: &Verdict, exit_code: i32, artifacts: PathBuf) -> RunResult {
+    pub fn new(
+        plan: &RunPlan,
+        events: &[TimedEvent],
+        verdict: &Verdict,
+        exit_code: i32,
+        artifacts: PathBuf,
+    ) -> RunResult {
         let guest = || events.iter().filter_map(|e| e.guest());
         let release = guest().find_map(|m| match m {
             GuestMsg::Hello { kernel_release, .. } => Some(kernel_release.clone()),

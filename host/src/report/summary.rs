@@ -43,7 +43,11 @@ pub fn cpu_list(cpus: &[u32]) -> String {
             i += 1;
             end = cpus[i];
         }
-        out.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
         i += 1;
     }
     out.join(",")
@@ -86,12 +90,22 @@ pub fn render(r: &RunResult) -> String {
         let at = f
             .at_guest_ms
             .map_or(String::new(), |ms| format!(" (guest uptime {})", secs(ms)));
-        let _ = writeln!(s, "{} {}: {}{at}", outcome_word(f.outcome), f.class.name(), f.message);
+        let _ = writeln!(
+            s,
+            "{} {}: {}{at}",
+            outcome_word(f.outcome),
+            f.class.name(),
+            f.message
+        );
         for line in f.evidence.iter().take(EVIDENCE_LINES) {
             let _ = writeln!(s, "    | {line}");
         }
         if f.evidence.len() > EVIDENCE_LINES {
-            let _ = writeln!(s, "    | ... {} more lines in result.json", f.evidence.len() - EVIDENCE_LINES);
+            let _ = writeln!(
+                s,
+                "    | ... {} more lines in result.json",
+                f.evidence.len() - EVIDENCE_LINES
+            );
         }
     }
     let _ = writeln!(s, "artifacts: {}", r.artifacts.display());
@@ -104,7 +118,16 @@ fn worker_table(workers: &[WorkerReport]) -> String {
     let _ = writeln!(
         s,
         "  {:<6} {:<14} {:<10} {:>12} {:>9} {:>9} {:>6} {:<10} {:>9} {:>9}",
-        "worker", "type", "cgroup", "work units", "cpu", "off-cpu", "migr", "cpus", "max gap", "wake p99"
+        "worker",
+        "type",
+        "cgroup",
+        "work units",
+        "cpu",
+        "off-cpu",
+        "migr",
+        "cpus",
+        "max gap",
+        "wake p99"
     );
     for w in workers {
         let exit = match w.exit {
@@ -123,7 +146,11 @@ fn worker_table(workers: &[WorkerReport]) -> String {
             w.migrations,
             cpu_list(&w.cpus_used),
             w.max_gap.map_or("-".to_string(), |g| ns(g.len_ns)),
-            if w.wake_latency.count == 0 { "-".to_string() } else { ns(w.wake_latency.p99_ns) },
+            if w.wake_latency.count == 0 {
+                "-".to_string()
+            } else {
+                ns(w.wake_latency.p99_ns)
+            },
             exit
         );
     }

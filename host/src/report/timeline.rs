@@ -38,8 +38,12 @@ pub fn timeline(events: &[TimedEvent]) -> Vec<TimelineEntry> {
         .filter_map(|ev| match &ev.event {
             Event::QemuStarted => Some(entry("qemu_started", ev.host_ms, None)),
             Event::Guest { msg } => match msg {
-                GuestMsg::Phase { phase, uptime_ms } => Some(entry(phase_name(*phase), ev.host_ms, Some(*uptime_ms))),
-                GuestMsg::Done { uptime_ms } => Some(entry("powering_off", ev.host_ms, Some(*uptime_ms))),
+                GuestMsg::Phase { phase, uptime_ms } => {
+                    Some(entry(phase_name(*phase), ev.host_ms, Some(*uptime_ms)))
+                }
+                GuestMsg::Done { uptime_ms } => {
+                    Some(entry("powering_off", ev.host_ms, Some(*uptime_ms)))
+                }
                 _ => None,
             },
             Event::QemuExited { .. } => Some(entry("qemu_exited", ev.host_ms, None)),

@@ -33,7 +33,9 @@ impl Artifacts {
             path: dir.to_path_buf(),
             source,
         })?;
-        Ok(Artifacts { dir: dir.to_path_buf() })
+        Ok(Artifacts {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// A fresh directory under `parent`, named by time, label and pid so
@@ -43,14 +45,22 @@ impl Artifacts {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let stamp = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-            .to_string()
-            .replace([':', '-'], "")
-            .trim_end_matches('Z')
-            .to_string();
+        let stamp = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        )
+        .to_string()
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_string();
         let safe: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         Self::create(&parent.join(format!("{stamp}-{safe}-{}", std::process::id())))
     }

@@ -73,7 +73,11 @@ pub fn run_config(plan: &RunPlan) -> RunConfig {
 }
 
 /// Runs the plan to a verdict.
-pub fn execute(plan: &RunPlan, cache: &CacheDir, opts: RunOptions) -> Result<Completed, ExecuteError> {
+pub fn execute(
+    plan: &RunPlan,
+    cache: &CacheDir,
+    opts: RunOptions,
+) -> Result<Completed, ExecuteError> {
     let arts = match &plan.artifacts {
         Some(dir) => Artifacts::create(dir)?,
         None => {
@@ -84,7 +88,12 @@ pub fn execute(plan: &RunPlan, cache: &CacheDir, opts: RunOptions) -> Result<Com
         }
     };
     let config = run_config(plan);
-    let image = guest_image::build(plan, &config, &cache.initramfs(), &arts.path(artifacts::INITRAMFS))?;
+    let image = guest_image::build(
+        plan,
+        &config,
+        &cache.initramfs(),
+        &arts.path(artifacts::INITRAMFS),
+    )?;
     let progress = Progress { quiet: opts.quiet };
     progress.start(plan, image.base_reused);
     let events = runner::boot(plan, &image.path, &arts, &mut |ev: &TimedEvent| {
@@ -105,20 +114,35 @@ pub fn execute(plan: &RunPlan, cache: &CacheDir, opts: RunOptions) -> Result<Com
         qemu_log: &qemu_log,
         workerless: plan.workload.groups.is_empty() && plan.scenarios.is_empty(),
     });
-    crate::payload::result::judge(&mut verdict, &crate::payload::result::results(&plan.payloads, &events));
+    crate::payload::result::judge(
+        &mut verdict,
+        &crate::payload::result::results(&plan.payloads, &events),
+    );
     let scenarios = crate::assert::judge_run(&plan.scenarios, &events, &mut verdict);
     let interrupted = events.iter().any(|e| e.event == Event::Interrupted);
     let exit = ExitCode::from_outcome(verdict.outcome, interrupted);
-    let mut result = RunResult::new(plan, &events, &verdict, exit.code(), arts.dir().to_path_buf());
+    let mut result = RunResult::new(
+        plan,
+        &events,
+        &verdict,
+        exit.code(),
+        arts.dir().to_path_buf(),
+    );
     result.scenarios = scenarios;
     write_scheduler_log(&arts, &events)?;
-    crate::payload::result::write_logs(arts.dir(), &plan.payloads, &events).map_err(|source| ExecuteError::Write {
-        path: arts.dir().join("payload-*").display().to_string(),
-        source,
+    crate::payload::result::write_logs(arts.dir(), &plan.payloads, &events).map_err(|source| {
+        ExecuteError::Write {
+            path: arts.dir().join("payload-*").display().to_string(),
+            source,
+        }
     })?;
     let json = serde_json::to_vec_pretty(&result).expect("result serializes");
     write(&arts.path(artifacts::RESULT_JSON), &json)?;
-    Ok(Completed { result, exit, events })
+    Ok(Completed {
+        result,
+        exit,
+        events,
+    })
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ExecuteError> {
@@ -132,8 +156,15 @@ fn write_scheduler_log(arts: &Artifacts, events: &[TimedEvent]) -> Result<(), Ex
     let mut text = String::new();
     for ev in events {
         if let Some(GuestMsg::SchedulerLog { stream, line }) = ev.guest() {
-            let tag = if *stream == Stream::Stderr { "err" } else { "out" };
-            text.push_str(&format!("[{:>8.3}] {tag}: {line}\n", ev.host_ms as f64 / 1000.0));
+            let tag = if *stream == Stream::Stderr {
+                "err"
+            } else {
+                "out"
+            };
+            text.push_str(&format!(
+                "[{:>8.3}] {tag}: {line}\n",
+                ev.host_ms as f64 / 1000.0
+            ));
         }
     }
     write(&arts.path(artifacts::SCHEDULER_LOG), text.as_bytes())
@@ -158,7 +189,11 @@ fn prune_runs(parent: &Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    let mut dirs: Vec<_> = entries.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect();
+    let mut dirs: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.path())
+        .collect();
     if dirs.len() < keep {
         return;
     }
@@ -181,9 +216,12 @@ impl Progress {
     }
 
     fn start(&self, plan: &RunPlan, cached: bool) {
-        let sched = plan.scheduler.as_ref().map_or("EEVDF (no --scheduler)".to_string(), |s| {
-            format!("{} ({:?}: {})", s.name, s.source, s.host_path.display())
-        });
+        let sched = plan
+            .scheduler
+            .as_ref()
+            .map_or("EEVDF (no --scheduler)".to_string(), |s| {
+                format!("{} ({:?}: {})", s.name, s.source, s.host_path.display())
+            });
         self.line(&format!(
             "booting {} with {sched}, {} vCPUs, accel {} ({}){}",
             plan.kernel.image.display(),
@@ -198,18 +236,42 @@ impl Progress {
         let at = ev.host_ms as f64 / 1000.0;
         let text = match &ev.event {
             Event::Guest { msg } => match msg {
-                GuestMsg::Hello { kernel_release, uptime_ms, .. } => {
-                    format!("guest init started (kernel {kernel_release}, guest uptime {:.2}s)", *uptime_ms as f64 / 1000.0)
+                GuestMsg::Hello {
+                    kernel_release,
+                    uptime_ms,
+                    ..
+                } => {
+                    format!(
+                        "guest init started (kernel {kernel_release}, guest uptime {:.2}s)",
+                        *uptime_ms as f64 / 1000.0
+                    )
                 }
-                GuestMsg::SchedulerAttached { ops, .. } => format!("scheduler attached (ops {ops})"),
-                GuestMsg::Phase { phase: ktstr_guest::wire::Phase::WorkloadStarted, .. } => "workload started".into(),
-                GuestMsg::Phase { phase: ktstr_guest::wire::Phase::WorkloadStopped, .. } => "workload stopped".into(),
-                GuestMsg::SchedulerExited { exit, requested: false, .. } => format!("scheduler ended on its own: {exit}"),
-                GuestMsg::SchedExtState { state, .. } => format!("sched_ext state changed: {state}"),
+                GuestMsg::SchedulerAttached { ops, .. } => {
+                    format!("scheduler attached (ops {ops})")
+                }
+                GuestMsg::Phase {
+                    phase: ktstr_guest::wire::Phase::WorkloadStarted,
+                    ..
+                } => "workload started".into(),
+                GuestMsg::Phase {
+                    phase: ktstr_guest::wire::Phase::WorkloadStopped,
+                    ..
+                } => "workload stopped".into(),
+                GuestMsg::SchedulerExited {
+                    exit,
+                    requested: false,
+                    ..
+                } => format!("scheduler ended on its own: {exit}"),
+                GuestMsg::SchedExtState { state, .. } => {
+                    format!("sched_ext state changed: {state}")
+                }
                 GuestMsg::Error { stage, message } => format!("guest error ({stage}): {message}"),
                 _ => return,
             },
-            Event::HostTimeout { limit_ms } => format!("no result within {:.1}s: killing QEMU", *limit_ms as f64 / 1000.0),
+            Event::HostTimeout { limit_ms } => format!(
+                "no result within {:.1}s: killing QEMU",
+                *limit_ms as f64 / 1000.0
+            ),
             Event::Interrupted => "interrupted: killing QEMU".into(),
             _ => return,
         };

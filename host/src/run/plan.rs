@@ -10,7 +10,9 @@ use ktstr_guest::wire::Fault;
 use ktstr_guest::workload::{WorkSpec, WorkType, WorkloadConfig};
 
 use crate::cache_dir::CacheDir;
-use crate::kernel::resolve::{find_scheduler, has_sched_ext, resolve_kernel, ResolveError, ResolvedKernel};
+use crate::kernel::resolve::{
+    find_scheduler, has_sched_ext, resolve_kernel, ResolveError, ResolvedKernel,
+};
 use crate::qemu::accel::{self, AccelChoice, AccelError, AccelRequest, KvmProbe};
 use crate::qemu::cmdline::{Cmdline, CmdlineError};
 use crate::topology::{TopologyError, TopologyPlan, TopologySpec};
@@ -146,7 +148,12 @@ impl RunPlan {
         let topology = TopologySpec::parse(&req.topology)?.validate(Some(req.memory_mib))?;
         let accel = accel::choose(req.accel, &KvmProbe::host())?;
         let mut workload = workload(req, topology.vcpus())?;
-        let scenarios = crate::scenario::plan_all(&req.scenarios, &req.asserts, &topology.expected(), accel.accel)?;
+        let scenarios = crate::scenario::plan_all(
+            &req.scenarios,
+            &req.asserts,
+            &topology.expected(),
+            accel.accel,
+        )?;
         if !scenarios.is_empty() {
             workload.duration_ms = crate::scenario::run_ms(&scenarios);
         }
@@ -154,12 +161,18 @@ impl RunPlan {
         if tcg {
             topology.spec().check_tcg()?;
         }
-        let attach_timeout = req
-            .attach_timeout
-            .unwrap_or(Duration::from_secs(if tcg { 30 } else { 10 }));
+        let attach_timeout =
+            req.attach_timeout
+                .unwrap_or(Duration::from_secs(if tcg { 30 } else { 10 }));
         let stop_grace = Duration::from_secs(3);
         let timeout = req.timeout.unwrap_or_else(|| {
-            default_timeout(tcg, topology.vcpus(), Duration::from_millis(workload.duration_ms), attach_timeout, stop_grace)
+            default_timeout(
+                tcg,
+                topology.vcpus(),
+                Duration::from_millis(workload.duration_ms),
+                attach_timeout,
+                stop_grace,
+            )
         });
         let mut cmdline = Cmdline::defaults();
         if let Some(extra) = &req.append {
@@ -196,7 +209,11 @@ fn check_faults(faults: &[Fault], duration_ms: u64, scheduler: bool) -> Result<(
     for &fault in faults {
         let why = if fault.after_ms >= duration_ms {
             format!("it would fire after the {duration_ms} ms workload ended; inject earlier or raise --duration")
-        } else if matches!(fault.kind, ktstr_guest::wire::FaultKind::KillScheduler { .. }) && !scheduler {
+        } else if matches!(
+            fault.kind,
+            ktstr_guest::wire::FaultKind::KillScheduler { .. }
+        ) && !scheduler
+        {
             "there is no scheduler to kill: add --scheduler".to_string()
         } else {
             continue;
@@ -208,7 +225,13 @@ fn check_faults(faults: &[Fault], duration_ms: u64, scheduler: bool) -> Result<(
 
 /// Boot budget plus every phase's own limit, with margin: under TCG a
 /// large topology boots slowly (about 8 s at 64 vCPUs here).
-fn default_timeout(tcg: bool, vcpus: u32, duration: Duration, attach: Duration, grace: Duration) -> Duration {
+fn default_timeout(
+    tcg: bool,
+    vcpus: u32,
+    duration: Duration,
+    attach: Duration,
+    grace: Duration,
+) -> Duration {
     let boot = if tcg {
         Duration::from_secs(30) + Duration::from_millis(250) * vcpus
     } else {
@@ -228,9 +251,12 @@ fn workload(req: &RunRequest, vcpus: u32) -> Result<WorkloadConfig, PlanError> {
     };
     let mut groups = Vec::new();
     for name in names {
-        let work_type = WorkType::from_name(name).map_err(|e| PlanError::Workload(e.to_string()))?;
+        let work_type =
+            WorkType::from_name(name).map_err(|e| PlanError::Workload(e.to_string()))?;
         let unit = work_type.group_size().max(1);
-        let workers = req.workers.unwrap_or_else(|| vcpus.max(1).div_ceil(unit) * unit);
+        let workers = req
+            .workers
+            .unwrap_or_else(|| vcpus.max(1).div_ceil(unit) * unit);
         groups.push(WorkSpec {
             workers: Some(workers),
             ..WorkSpec::new(work_type)
@@ -240,7 +266,8 @@ fn workload(req: &RunRequest, vcpus: u32) -> Result<WorkloadConfig, PlanError> {
         duration_ms: req.duration.as_millis() as u64,
         groups,
     };
-    cfg.validate().map_err(|e| PlanError::Workload(e.to_string()))?;
+    cfg.validate()
+        .map_err(|e| PlanError::Workload(e.to_string()))?;
     Ok(cfg)
 }
 
@@ -262,7 +289,11 @@ fn check_boot_header(image: &Path) -> Result<(), PlanError> {
 
 /// A path, then a name on `PATH`, then one of the kernel's example
 /// schedulers, in that order.
-fn resolve_scheduler(name: &str, args: &[String], kernel: &ResolvedKernel) -> Result<SchedulerPlan, PlanError> {
+fn resolve_scheduler(
+    name: &str,
+    args: &[String],
+    kernel: &ResolvedKernel,
+) -> Result<SchedulerPlan, PlanError> {
     let plan = |host_path: PathBuf, source| {
         let base = host_path
             .file_name()
@@ -307,9 +338,13 @@ fn resolve_scheduler(name: &str, args: &[String], kernel: &ResolvedKernel) -> Re
         .map(|(_, e)| format!(" (did you mean {e:?}?)"))
         .unwrap_or_default();
     let hint = if examples.is_empty() {
-        "; the kernel has no example schedulers (build one with `ktstr-vm kernel build`)".to_string()
+        "; the kernel has no example schedulers (build one with `ktstr-vm kernel build`)"
+            .to_string()
     } else {
-        format!("; the kernel's example schedulers: {}{nearest}", examples.join(", "))
+        format!(
+            "; the kernel's example schedulers: {}{nearest}",
+            examples.join(", ")
+        )
     };
     Err(PlanError::SchedulerNotFound {
         name: name.into(),
@@ -340,7 +375,10 @@ fn parse_include(s: &str) -> Result<Include, PlanError> {
     };
     let host = PathBuf::from(host);
     if !host.exists() {
-        return Err(PlanError::Include(s.into(), format!("{} does not exist", host.display())));
+        return Err(PlanError::Include(
+            s.into(),
+            format!("{} does not exist", host.display()),
+        ));
     }
     if !guest.starts_with('/') {
         let guest = format!("/{}", guest.trim_start_matches("./"));
@@ -358,7 +396,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad");
         std::fs::write(&bad, b"not a kernel").unwrap();
-        assert!(matches!(check_boot_header(&bad), Err(PlanError::NotAKernel { .. })));
+        assert!(matches!(
+            check_boot_header(&bad),
+            Err(PlanError::NotAKernel { .. })
+        ));
         let good = dir.path().join("good");
         let mut bytes = vec![0u8; 0x300];
         bytes[0x202..0x206].copy_from_slice(b"HdrS");
@@ -374,14 +415,28 @@ mod tests {
         std::fs::write(&f, "x").unwrap();
         let s = f.display().to_string();
         assert_eq!(parse_include(&s).unwrap().guest, s);
-        assert_eq!(parse_include(&format!("{s}:/opt/f")).unwrap().guest, "/opt/f");
-        assert_eq!(parse_include(&format!("{s}:opt/f")).unwrap().guest, "/opt/f");
+        assert_eq!(
+            parse_include(&format!("{s}:/opt/f")).unwrap().guest,
+            "/opt/f"
+        );
+        assert_eq!(
+            parse_include(&format!("{s}:opt/f")).unwrap().guest,
+            "/opt/f"
+        );
         assert!(parse_include("/no/such/file").is_err());
     }
 
     #[test]
     fn timeout_grows_with_vcpus_and_duration() {
-        let d = |v, secs| default_timeout(true, v, Duration::from_secs(secs), Duration::from_secs(30), Duration::from_secs(3));
+        let d = |v, secs| {
+            default_timeout(
+                true,
+                v,
+                Duration::from_secs(secs),
+                Duration::from_secs(30),
+                Duration::from_secs(3),
+            )
+        };
         assert!(d(64, 5) > d(2, 5));
         assert!(d(2, 60) > d(2, 5));
     }

@@ -78,10 +78,12 @@ pub fn boot(
         path: sock_path.display().to_string(),
         source,
     })?;
-    listener.set_nonblocking(true).map_err(|source| RunError::Socket {
-        path: sock_path.display().to_string(),
-        source,
-    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| RunError::Socket {
+            path: sock_path.display().to_string(),
+            source,
+        })?;
 
     let cfg = QemuConfig {
         accel: plan.accel.accel,
@@ -116,10 +118,11 @@ pub fn boot(
         }
     };
     rec.push(Event::PortConnected);
-    let raw = File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| RunError::Artifact {
-        path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
-        source,
-    })?;
+    let raw =
+        File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| RunError::Artifact {
+            path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
+            source,
+        })?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || read_stream(stream, raw, tx));
     event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout);
@@ -196,7 +199,13 @@ enum Item {
     Protocol(String),
 }
 
-fn event_loop(rec: &mut Recorder, qemu: &mut Qemu, rx: &Receiver<Item>, deadline: Instant, limit: Duration) {
+fn event_loop(
+    rec: &mut Recorder,
+    qemu: &mut Qemu,
+    rx: &Receiver<Item>,
+    deadline: Instant,
+    limit: Duration,
+) {
     let mut done_at: Option<Instant> = None;
     let mut stream_open = true;
     loop {
@@ -292,7 +301,11 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-fn write_cmdline(arts: &Artifacts, binary: &Path, argv: &[std::ffi::OsString]) -> Result<(), RunError> {
+fn write_cmdline(
+    arts: &Artifacts,
+    binary: &Path,
+    argv: &[std::ffi::OsString],
+) -> Result<(), RunError> {
     let path = arts.path(artifacts::QEMU_CMDLINE);
     let mut text = shell_quote(&binary.display().to_string());
     for a in argv {

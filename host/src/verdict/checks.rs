@@ -369,7 +369,10 @@ fn workers(f: &Facts) -> Vec<Finding> {
     if !starved.is_empty() {
         out.push(Finding::new(
             Class::WorkerStarved,
-            format!("{} worker(s) starved: no progress, or no report before the deadline", starved.len()),
+            format!(
+                "{} worker(s) starved: no progress, or no report before the deadline",
+                starved.len()
+            ),
             starved,
         ));
     }

@@ -190,7 +190,11 @@ fn a_worker_too_starved_to_report_is_starved_not_dead() {
     events.insert(5, worker(7, WorkerExit::TimedOut));
     let v = judge_events(&events, true, "");
     assert_eq!(classes(&v), [Class::WorkerStarved]);
-    assert!(v.findings[0].evidence[0].contains("did not report"), "{:?}", v.findings[0].evidence);
+    assert!(
+        v.findings[0].evidence[0].contains("did not report"),
+        "{:?}",
+        v.findings[0].evidence
+    );
 }
 
 #[test]

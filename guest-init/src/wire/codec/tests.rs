@@ -96,7 +96,10 @@ fn malformed_lines_are_errors_not_panics() {
     let cases: &[(&[u8], &str)] = &[
         (b"{not json}\n", "Malformed"),
         (b"{\"type\":\"no_such_message\"}\n", "Malformed"),
-        (b"{\"type\":\"done\",\"uptime_ms\":1,\"extra\":2}\n", "Malformed"),
+        (
+            b"{\"type\":\"done\",\"uptime_ms\":1,\"extra\":2}\n",
+            "Malformed",
+        ),
         (b"{\"type\":\"done\",\"uptime_ms\":-1}\n", "Malformed"),
         (b"\xff\xfe\n", "NotUtf8"),
         (b"[1,2,3]\n", "Malformed"),
@@ -138,7 +141,10 @@ fn message_flood_is_cut_once() {
 fn truncated_last_line_and_blank_lines() {
     let out = decode_all(b"\n\n{\"type\":\"done\",\"upt", 1000, 10);
     assert_eq!(out.len(), 1);
-    assert!(matches!(out[0], Err(ProtocolError::Malformed { line: 3, .. })));
+    assert!(matches!(
+        out[0],
+        Err(ProtocolError::Malformed { line: 3, .. })
+    ));
 }
 
 proptest::proptest! {
