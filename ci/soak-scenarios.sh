@@ -30,7 +30,10 @@ for sched in "${scheds[@]}"; do
       --artifacts "$dir" > "$dir.json" 2> "$dir.stderr" || code=$?
     if [ "$code" -ne 0 ]; then
       fails=$((fails + 1))
-      echo "$sched run $i: exit $code (see $dir)"
+      # Name the findings: a scheduler failure (e.g. scheduler-disabled) is
+      # a real bug found, an assertion-failed one may be a false alarm.
+      classes=$(jq -r '[.findings[].class] | unique | join(",")' "$dir.json" 2>/dev/null || echo "?")
+      echo "$sched run $i: exit $code [$classes] (see $dir)"
     fi
   done
   echo "$sched: $fails of $runs runs failed ($(echo $scenarios | wc -w) scenarios per run)"
