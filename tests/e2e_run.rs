@@ -144,6 +144,10 @@ fn missing_scheduler_cannot_test() {
         err.contains("scx_nope") && err.contains("does not exist"),
         "{err}"
     );
+    let out = ktstr(&["--kernel", &k, "--scheduler", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/etc/passwd is not an ELF binary"), "{err}");
     let out = ktstr(&["--kernel", &k, "--scheduler", "scx_simpel"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"scx_simple\""));

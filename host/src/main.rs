@@ -33,7 +33,11 @@ fn main() -> std::process::ExitCode {
         Err(err) => {
             let mut msg = format!("ktstr-vm: error: {err}");
             for cause in err.chain().skip(1) {
-                msg.push_str(&format!("\n  caused by: {cause}"));
+                // Errors that already quote their source would repeat it.
+                let text = cause.to_string();
+                if !msg.contains(&text) {
+                    msg.push_str(&format!("\n  caused by: {text}"));
+                }
             }
             let code = exit_code_for_error(&err);
             let _ = writeln!(std::io::stderr(), "{msg}\n  (exit code {})", code.code());
