@@ -196,18 +196,10 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
                 metrics: metrics::of_run(res),
             };
             if !quiet {
-                let classes: Vec<String> = summary.classes.iter().map(|c| c.name()).collect();
                 eprintln!(
-                    "ktstr-vm compare: {side:?} {i}/{}: {} in {:.1}s{} ({})",
+                    "ktstr-vm compare: {side:?} {i}/{}: {}",
                     args.runs,
-                    summary::outcome_word(res.outcome),
-                    res.wall_ms as f64 / 1000.0,
-                    if classes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", classes.join(", "))
-                    },
-                    res.artifacts.display()
+                    summary::one_line(res)
                 );
             }
             runs.push(summary);

@@ -53,6 +53,22 @@ pub fn cpu_list(cpus: &[u32]) -> String {
     out.join(",")
 }
 
+/// One line per run, for repeated runs: `FAIL in 6.6s: scheduler-disabled (DIR)`.
+pub fn one_line(r: &RunResult) -> String {
+    let classes: Vec<String> = r.findings.iter().map(|f| f.class.name()).collect();
+    let what = if classes.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", classes.join(", "))
+    };
+    format!(
+        "{} in {:.1}s{what} ({})",
+        outcome_word(r.outcome),
+        r.wall_ms as f64 / 1000.0,
+        r.artifacts.display()
+    )
+}
+
 /// Renders the whole summary.
 pub fn render(r: &RunResult) -> String {
     let mut s = String::new();

@@ -189,21 +189,7 @@ pub fn render_run(r: &RepeatRun, opts: &RepeatOptions) -> String {
         );
     }
     let res = &r.result;
-    let classes: Vec<String> = res.findings.iter().map(|f| f.class.name()).collect();
-    let _ = writeln!(
-        s,
-        "run {}/{}: {} in {:.1}s{} ({})",
-        r.run,
-        opts.runs,
-        summary::outcome_word(res.outcome),
-        res.wall_ms as f64 / 1000.0,
-        if classes.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", classes.join(", "))
-        },
-        res.artifacts.display()
-    );
+    let _ = writeln!(s, "run {}/{}: {}", r.run, opts.runs, summary::one_line(res));
     if res.outcome != Outcome::Pass {
         for line in summary::render(res).lines() {
             let _ = writeln!(s, "    {line}");
