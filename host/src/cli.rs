@@ -44,10 +44,10 @@ pub enum Command {
 (incrementally); a scheduler repository runs --build and tests the --scheduler path it produced. \
 Commits that do not build or boot are skipped (125)."
     )]
-    Bisect(crate::bisect::BisectArgs),
+    Bisect(crate::commands::bisect::BisectArgs),
     /// One step of `bisect`: build the checked-out commit and test it (used by git bisect run)
     #[command(hide = true)]
-    BisectStep(crate::bisect::BisectArgs),
+    BisectStep(crate::commands::bisect::BisectArgs),
     /// List and show synthetic topologies
     Topo {
         #[command(subcommand)]

@@ -85,9 +85,9 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
         {
             return ExitCode::Usage;
         }
-        if let Some(e) = cause.downcast_ref::<crate::bisect::BisectError>() {
+        if let Some(e) = cause.downcast_ref::<crate::commands::bisect::BisectError>() {
             return match e {
-                crate::bisect::BisectError::Git { .. } => ExitCode::Environment,
+                crate::commands::bisect::BisectError::Git { .. } => ExitCode::Environment,
                 _ => ExitCode::Usage,
             };
         }

@@ -2,11 +2,15 @@
 //!
 //! Data flows: [`kernel`] (build/resolve a kernel) -> [`guest_image`] (the
 //! initramfs for one run) -> [`qemu`] (boot it with a [`topology`]) ->
-//! [`run`] (stream guest messages into events) -> [`verdict`] -> [`report`],
-//! with [`exit`] deciding the process exit code.
+//! [`run`] (stream guest messages into events) -> [`verdict`] (findings
+//! from the events) and [`assert`] (scenario assertions on the reports) ->
+//! [`report`], with [`exit`] deciding the process exit code.
+//!
+//! What a run contains: [`scenario`] files, [`payload`] programs. Commands
+//! built on whole runs: [`commands`] (`exec`, `shell`, `bisect`) and
+//! [`compare`]. [`cli`] holds the flags they share.
 
 pub mod assert;
-pub mod bisect;
 pub mod cache_dir;
 pub mod cli;
 pub mod commands;

@@ -56,13 +56,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ktstr_vm::kernel::cli::run(cmd, &cache).map(|()| ExitCode::Pass)
         }
         Some(Command::Bisect(args)) => bisect(&args),
-        Some(Command::BisectStep(args)) => match ktstr_vm::bisect::prepare_step(&args, &cache) {
-            Ok(run_args) => run(&run_args, &cache),
-            Err(e) => {
-                eprintln!("ktstr-vm bisect-step: {e}; skipping this commit");
-                Ok(ExitCode::CannotTest)
+        Some(Command::BisectStep(args)) => {
+            match ktstr_vm::commands::bisect::prepare_step(&args, &cache) {
+                Ok(run_args) => run(&run_args, &cache),
+                Err(e) => {
+                    eprintln!("ktstr-vm bisect-step: {e}; skipping this commit");
+                    Ok(ExitCode::CannotTest)
+                }
             }
-        },
+        }
         Some(Command::Topo { cmd }) => ktstr_vm::topology::cli::run(cmd).map(|()| ExitCode::Pass),
         Some(Command::Compare(args)) => ktstr_vm::compare::cli::run(&args, &cache),
         Some(Command::Scenarios { cmd }) => {
@@ -115,9 +117,9 @@ fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
     Ok(done.exit)
 }
 
-fn bisect(args: &ktstr_vm::bisect::BisectArgs) -> anyhow::Result<ExitCode> {
+fn bisect(args: &ktstr_vm::commands::bisect::BisectArgs) -> anyhow::Result<ExitCode> {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let outcome = ktstr_vm::bisect::drive(args, &argv)?;
+    let outcome = ktstr_vm::commands::bisect::drive(args, &argv)?;
     match &outcome.first_bad {
         Some(commit) => {
             println!(

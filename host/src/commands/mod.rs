@@ -1,8 +1,10 @@
-//! `ktstr-vm exec` and `ktstr-vm shell`: the test VM used by hand. Both
-//! boot through the same plan, initramfs, runner and verdict as `run`, with
-//! no workers: `exec` runs one command as a foreground payload and exits
-//! with its code; `shell` gives the console to a busybox shell.
+//! Commands built on whole runs. `exec` and `shell` are the test VM used by
+//! hand: both boot through the same plan, initramfs, runner and verdict as
+//! `run`, with no workers; `exec` runs one command as a foreground payload
+//! and exits with its code, `shell` gives the console to a busybox shell.
+//! `bisect` drives `git bisect run` with a run at every step.
 
+pub mod bisect;
 pub mod exec;
 pub mod shell;
 mod vm_args;
