@@ -24,6 +24,10 @@ use init::port::Reporter;
 use init::scheduler::{sched_ext_state, Attach, Scheduler};
 use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell};
 
+/// The results port, for the panic path in `main` (PID 1 must say why it
+/// is going down before it powers off).
+static REPORTER: std::sync::OnceLock<Reporter> = std::sync::OnceLock::new();
+
 /// How long the results port may take to appear after init starts.
 const PORT_WAIT: Duration = Duration::from_secs(3);
 /// How often the workload loop checks the scheduler and reaps orphans.
@@ -45,6 +49,9 @@ fn main() {
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
         eprintln!("ktstr-guest-init: panic: {what}");
+        if let Some(rep) = REPORTER.get() {
+            rep.error("init", format!("guest init panicked: {what}"));
+        }
     }
     power::power_off();
 }
@@ -65,6 +72,7 @@ fn run(started_ms: u64) {
             Reporter::console_only()
         }
     };
+    let _ = REPORTER.set(rep.clone());
     let kernel_release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();

@@ -105,7 +105,7 @@ pub fn format_cpu_list(cpus: &[u32]) -> String {
     let mut i = 0;
     while i < cpus.len() {
         let start = cpus[i];
-        while i + 1 < cpus.len() && cpus[i + 1] == cpus[i] + 1 {
+        while i + 1 < cpus.len() && cpus[i].checked_add(1) == Some(cpus[i + 1]) {
             i += 1;
         }
         match cpus[i] {

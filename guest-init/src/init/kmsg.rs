@@ -80,9 +80,16 @@ pub fn forward(rep: Reporter, forward_all: bool, stop: Arc<AtomicBool>) {
         sent += 1;
         if sent > MAX_RECORDS {
             if sent == MAX_RECORDS + 1 {
-                rep.error("kmsg", format!("more than {MAX_RECORDS} kernel log records; the rest is only on the console"));
+                rep.error(
+                    "kmsg-log",
+                    format!("more than {MAX_RECORDS} kernel log records; the rest is only on the console"),
+                );
             }
-            continue;
+            // Past the cap, sched_ext's own lines still go through (bounded):
+            // they carry the verdict on the scheduler.
+            if !rec.text.contains("sched_ext") || sent > 2 * MAX_RECORDS {
+                continue;
+            }
         }
         if rec.text.len() > MAX_LINE {
             let mut cut = MAX_LINE;

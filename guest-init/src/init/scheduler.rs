@@ -20,6 +20,8 @@ const STATE: &str = "/sys/kernel/sched_ext/state";
 const OPS: &str = "/sys/kernel/sched_ext/root/ops";
 /// Longest forwarded scheduler log line (bytes); the rest is cut.
 const MAX_LOG_LINE: usize = 4096;
+/// Most lines forwarded per stream (scx_qmap prints a few per second).
+const MAX_LOG_LINES: usize = 20_000;
 /// How often the attach wait looks at sysfs and the process.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -161,6 +163,7 @@ fn forward_lines(
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut buf = Vec::new();
+        let mut lines = 0usize;
         loop {
             buf.clear();
             match (&mut reader)
@@ -169,6 +172,19 @@ fn forward_lines(
             {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
+            }
+            // Keep draining past the cap so the scheduler never blocks on
+            // a full pipe, but stop sending: a chatty scheduler must not
+            // crowd the verdict's messages out of the stream.
+            lines += 1;
+            if lines > MAX_LOG_LINES {
+                if lines == MAX_LOG_LINES + 1 {
+                    rep.error(
+                        "scheduler-log",
+                        format!("more than {MAX_LOG_LINES} {stream:?} lines; the rest was dropped"),
+                    );
+                }
+                continue;
             }
             let line = String::from_utf8_lossy(&buf);
             let line = line.trim_end_matches(['\n', '\r']).to_string();

@@ -32,11 +32,11 @@ fn frozen_ns(run: &ScenarioRun, w: &WorkerReport) -> u64 {
     let Some((_, release)) = run.group(w.group) else {
         return 0;
     };
-    let end = release + w.wall_time_ns;
+    let end = release.saturating_add(w.wall_time_ns);
     run.frozen(w.group)
         .iter()
         .map(|&(a, b)| b.min(end).saturating_sub(a.max(release)))
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 /// CPU time over the wall time it could run (frozen time excluded).
@@ -266,8 +266,8 @@ pub fn max_gap(run: &ScenarioRun, lim: &Limits) -> Assertion {
         let ms = gap.len_ns as f64 / 1e6;
         if let Some((_, release)) = run.group(w.group) {
             let (end, start) = (
-                release + gap.at_ns,
-                (release + gap.at_ns).saturating_sub(gap.len_ns),
+                release.saturating_add(gap.at_ns),
+                release.saturating_add(gap.at_ns).saturating_sub(gap.len_ns),
             );
             let mut excused = run
                 .frozen(w.group)

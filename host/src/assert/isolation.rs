@@ -78,7 +78,7 @@ pub fn worker_violations(
         }
     }
     for m in &w.migration_log {
-        let t = release + m.at_ns;
+        let t = release.saturating_add(m.at_ns);
         if !ok(m.to, t) {
             out.push(format!(
                 "on CPU {} at {:.3} s, allowed {}",
@@ -91,7 +91,7 @@ pub fn worker_violations(
     // A worker that stays on a CPU its cgroup lost logs no migration: check
     // where it was `grace` after every change of its allowed CPUs.
     for (i, (at, cpus)) in timeline.iter().enumerate().skip(1) {
-        let t = at + grace;
+        let t = at.saturating_add(grace);
         if cpus.is_empty() || timeline.get(i + 1).is_some_and(|next| next.0 <= t) {
             continue;
         }

@@ -85,7 +85,7 @@ impl ScenarioRun {
                 count,
                 specs,
                 ..
-            } if (*first..first + count).contains(&group) => {
+            } if group.checked_sub(*first).is_some_and(|d| d < *count) => {
                 specs.get((group - first) as usize).map(|s| (s, m.mono_ns))
             }
             _ => None,
@@ -123,7 +123,10 @@ impl ScenarioRun {
                     apply_ns,
                     sched: true,
                     ..
-                } => Some((m.mono_ns, m.mono_ns + apply_ns + grace_ns)),
+                } => Some((
+                    m.mono_ns,
+                    m.mono_ns.saturating_add(apply_ns).saturating_add(grace_ns),
+                )),
                 _ => None,
             })
             .collect()

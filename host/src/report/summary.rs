@@ -39,7 +39,7 @@ pub fn cpu_list(cpus: &[u32]) -> String {
     while i < cpus.len() {
         let start = cpus[i];
         let mut end = start;
-        while i + 1 < cpus.len() && cpus[i + 1] == end + 1 {
+        while i + 1 < cpus.len() && end.checked_add(1) == Some(cpus[i + 1]) {
             i += 1;
             end = cpus[i];
         }

@@ -72,6 +72,19 @@ pub fn run_config(plan: &RunPlan) -> RunConfig {
     }
 }
 
+/// Worker reports the plain workload owes (scenarios spawn and stop
+/// workers over time, so they are counted by their own checks).
+fn expected_workers(plan: &RunPlan) -> Option<usize> {
+    if !plan.scenarios.is_empty() {
+        return None;
+    }
+    plan.workload
+        .groups
+        .iter()
+        .map(|g| g.workers.map(|n| n as usize))
+        .sum()
+}
+
 /// Runs the plan to a verdict.
 pub fn execute(
     plan: &RunPlan,
@@ -113,6 +126,7 @@ pub fn execute(
         console: &console,
         qemu_log: &qemu_log,
         workerless: plan.workload.groups.is_empty() && plan.scenarios.is_empty(),
+        expected_workers: expected_workers(plan),
     });
     crate::payload::result::judge(
         &mut verdict,

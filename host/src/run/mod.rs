@@ -8,3 +8,4 @@ pub mod interrupt;
 pub mod plan;
 pub mod repeat;
 pub mod runner;
+pub mod sanitize;

@@ -20,6 +20,7 @@ use super::artifacts::{self, Artifacts};
 use super::events::{Event, TimedEvent};
 use super::interrupt;
 use super::plan::RunPlan;
+use super::sanitize::sanitize;
 use crate::qemu::args::{self, QemuConfig};
 use crate::qemu::process::{qemu_binary, Qemu, QemuError};
 
@@ -211,13 +212,14 @@ fn event_loop(
     loop {
         if stream_open {
             match rx.recv_timeout(TICK) {
+                // No `continue`: a guest that talks all the time must still
+                // meet the deadline, Ctrl-C and QEMU's exit below.
                 Ok(item) => {
                     let is_done = matches!(item, Item::Msg(GuestMsg::Done { .. }));
                     rec.push(to_event(item));
                     if is_done {
                         done_at = Some(Instant::now());
                     }
-                    continue;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stream_open = false,
@@ -274,7 +276,14 @@ fn read_stream(stream: UnixStream, raw: File, tx: Sender<Item>) {
     loop {
         let item = match dec.next_msg::<GuestMsg>() {
             Ok(None) | Err(_) => return,
-            Ok(Some(Ok(msg))) => Item::Msg(msg),
+            Ok(Some(Ok(mut msg))) => {
+                if let Some(cut) = sanitize(&mut msg) {
+                    if tx.send(Item::Protocol(cut)).is_err() {
+                        return;
+                    }
+                }
+                Item::Msg(msg)
+            }
             Ok(Some(Err(e))) => Item::Protocol(e.to_string()),
         };
         if tx.send(item).is_err() {

@@ -112,6 +112,11 @@ fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
         vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")]
     };
     for (stage, message) in &f.errors {
+        // "<x>-log" stages only say a log was cut at its cap (a chatty
+        // scheduler or kernel): the run itself was tested.
+        if stage.ends_with("-log") {
+            continue;
+        }
         let finding = if *stage == "scheduler" && message.contains("no sched_ext") {
             Finding::new(Class::NoSchedExt, message.to_string(), no_scx_evidence())
         } else if *stage == "scheduler" {
@@ -382,18 +387,30 @@ fn workers(f: &Facts) -> Vec<Finding> {
 /// A run that did not end with `Done`: hung or died after init.
 fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding> {
     if f.done {
-        if f.workload_started
-            && f.workers.is_empty()
-            && !input.workerless
-            && !so_far.iter().any(|x| x.outcome == Outcome::Fail)
-        {
+        // A clean `Done` is only a pass when everything due arrived; a
+        // guest that skipped steps (or lost messages) could not test.
+        if so_far.iter().any(|x| x.outcome >= Outcome::Inconclusive) {
+            return vec![];
+        }
+        if input.scheduler_expected && !f.started {
             return vec![Finding::new(
                 Class::HarnessError,
-                "the workload ran but no worker reported",
+                "the guest finished without starting the scheduler",
                 vec![],
             )];
         }
-        return vec![];
+        let reported = f.workers.len();
+        let missing = match input.expected_workers {
+            _ if input.workerless => None,
+            Some(due) if reported < due => Some(format!("{reported} of {due} workers reported")),
+            None if f.workload_started && reported == 0 => {
+                Some("the workload ran but no worker reported".into())
+            }
+            _ => None,
+        };
+        return missing
+            .map(|m| vec![Finding::new(Class::HarnessError, m, vec![])])
+            .unwrap_or_default();
     }
     if so_far.iter().any(|x| x.class == Class::KernelPanic) {
         return vec![];

@@ -57,7 +57,8 @@ fn context(
         let at = console_ts_ms(console[pos]).unwrap_or(0);
         while from > 0
             && pos - from < BEFORE_PANIC
-            && console_ts_ms(console[from - 1]).is_some_and(|t| t + BEFORE_PANIC_MS >= at)
+            && console_ts_ms(console[from - 1])
+                .is_some_and(|t| t.saturating_add(BEFORE_PANIC_MS) >= at)
         {
             from -= 1;
         }

@@ -145,6 +145,9 @@ pub struct JudgeInput<'a> {
     pub qemu_log: &'a str,
     /// The plan has no worker groups (`exec`, `shell`): no reports are due.
     pub workerless: bool,
+    /// How many worker reports are due, when the plan fixes it (a guest
+    /// that says `Done` with fewer has lost some: not a pass).
+    pub expected_workers: Option<usize>,
 }
 
 /// Judges a run.

@@ -78,6 +78,7 @@ fn judge_events(events: &[TimedEvent], sched: bool, console: &str) -> Verdict {
         console,
         qemu_log: "",
         workerless: false,
+        expected_workers: None,
     })
 }
 
@@ -462,4 +463,35 @@ fn infrastructure_classes() {
     ] {
         assert!(!class.is_infrastructure(), "{class:?}");
     }
+}
+
+#[test]
+fn a_done_without_the_work_is_not_a_pass() {
+    // Hello then Done: the scheduler never started.
+    let events = vec![hello(), g(GuestMsg::Done { uptime_ms: 1 })];
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::HarnessError]);
+    assert_eq!(v.outcome, Outcome::Inconclusive);
+
+    // Two reports of the three due.
+    let events = healthy_scx();
+    let v = judge(&JudgeInput {
+        events: &events,
+        scheduler_expected: true,
+        expected_workers: Some(3),
+        ..Default::default()
+    });
+    assert_eq!(classes(&v), [Class::HarnessError]);
+    assert!(
+        v.findings[0].message.contains("2 of 3 workers reported"),
+        "{}",
+        v.findings[0].message
+    );
+    let v = judge(&JudgeInput {
+        events: &events,
+        scheduler_expected: true,
+        expected_workers: Some(2),
+        ..Default::default()
+    });
+    assert_eq!(v.outcome, Outcome::Pass, "{v:#?}");
 }
