@@ -87,10 +87,13 @@ impl RunResult {
             GuestMsg::SchedulerAttached { ops, .. } => Some(ops.clone()),
             _ => None,
         });
-        let observed = guest().find_map(|m| match m {
-            GuestMsg::Topology(t) => Some(t.clone()),
-            _ => None,
-        });
+        // The last one, as the verdict reads it.
+        let observed = guest()
+            .filter_map(|m| match m {
+                GuestMsg::Topology(t) => Some(t.clone()),
+                _ => None,
+            })
+            .last();
         let workers = guest()
             .filter_map(|m| match m {
                 GuestMsg::Worker(r) => Some(r.as_ref().clone()),
