@@ -93,7 +93,7 @@ impl RunResult {
                 GuestMsg::Topology(t) => Some(t.clone()),
                 _ => None,
             })
-            .last();
+            .next_back();
         let workers = guest()
             .filter_map(|m| match m {
                 GuestMsg::Worker(r) => Some(r.as_ref().clone()),
