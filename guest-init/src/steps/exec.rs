@@ -381,21 +381,6 @@ fn set_thread_affinity_of(tid: i32, cpus: &[u32]) -> std::io::Result<()> {
     }
 }
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// `CLOCK_MONOTONIC` nanoseconds (the clock worker release times use).
-pub fn now_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-fn uptime_ms() -> u64 {
-    clock_ns(libc::CLOCK_BOOTTIME) / 1_000_000
-}
+pub use crate::clock::monotonic_ns as now_ns;
+use crate::clock::uptime_ms;
