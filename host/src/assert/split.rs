@@ -21,6 +21,15 @@ pub struct ScenarioRun {
     pub disrupted: Option<String>,
 }
 
+/// Most step marks, and most worker reports, kept per scenario. An honest
+/// guest sends a few dozen of each; the checks compare marks with workers,
+/// so this also bounds their time on hostile input.
+const MAX_PER_SCENARIO: usize = 10_000;
+
+fn over_limit() -> String {
+    format!("the guest sent more than {MAX_PER_SCENARIO} step marks or worker reports for this scenario")
+}
+
 /// One entry per scenario index below `count` (empty when it never ran).
 pub fn split(events: &[TimedEvent], count: usize) -> Vec<ScenarioRun> {
     let mut runs = vec![ScenarioRun::default(); count];
@@ -37,11 +46,19 @@ pub fn split(events: &[TimedEvent], count: usize) -> Vec<ScenarioRun> {
                     runs[i].ended = true;
                     current = None;
                 }
-                runs[i].marks.push(ev.as_ref().clone());
+                if runs[i].marks.len() < MAX_PER_SCENARIO {
+                    runs[i].marks.push(ev.as_ref().clone());
+                } else {
+                    runs[i].disrupted.get_or_insert_with(over_limit);
+                }
             }
             GuestMsg::Worker(r) => {
                 if let Some(i) = current {
-                    runs[i].workers.push(r.as_ref().clone());
+                    if runs[i].workers.len() < MAX_PER_SCENARIO {
+                        runs[i].workers.push(r.as_ref().clone());
+                    } else {
+                        runs[i].disrupted.get_or_insert_with(over_limit);
+                    }
                 }
             }
             other => {

@@ -518,3 +518,18 @@ fn a_scheduler_that_leaves_mid_scenario_is_reported_once_not_per_assertion() {
     after.push(events[1].clone());
     assert!(split(&after, 1)[0].disrupted.is_none());
 }
+
+#[test]
+fn a_flood_of_marks_or_reports_is_capped_and_not_judged() {
+    let mut events = vec![ev(GuestMsg::Scenario(Box::new(released(1, &[0, 1]))))];
+    for i in 0..10_050u32 {
+        events.push(ev(GuestMsg::Worker(Box::new(worker(0, i, 0.5)))));
+    }
+    let runs = split(&events, 1);
+    assert_eq!(runs[0].workers.len(), 10_000);
+    assert!(runs[0]
+        .disrupted
+        .as_deref()
+        .unwrap_or("")
+        .contains("more than 10000"));
+}
