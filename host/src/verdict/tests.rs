@@ -129,20 +129,12 @@ fn kernel_disable_names_reason_and_message() {
     let mut events = healthy_scx();
     events.insert(
         5,
-        g(GuestMsg::KernelLog {
-            level: 3,
-            ts_us: 1,
-            line: "sched_ext: BPF scheduler \"qmap\" disabled (scx_bpf_error)".into(),
-        }),
+        kernel(
+            1,
+            "sched_ext: BPF scheduler \"qmap\" disabled (scx_bpf_error)",
+        ),
     );
-    events.insert(
-        6,
-        g(GuestMsg::KernelLog {
-            level: 3,
-            ts_us: 1,
-            line: "sched_ext: qmap: test triggering error".into(),
-        }),
-    );
+    events.insert(6, kernel(1, "sched_ext: qmap: test triggering error"));
     let v = judge_events(&events, true, "");
     assert_eq!(v.outcome, Outcome::Fail);
     assert_eq!(v.findings[0].class, Class::SchedulerDisabled);
@@ -155,14 +147,7 @@ fn kernel_disable_names_reason_and_message() {
 fn scheduler_exit_mid_run_fails() {
     let mut events = healthy_scx();
     let i = events.len() - 3;
-    events[i] = g(GuestMsg::SchedulerExited {
-        exit: ExitStatus::Signaled {
-            signal: 9,
-            core_dumped: false,
-        },
-        requested: false,
-        uptime_ms: 4,
-    });
+    events[i] = killed(4);
     let v = judge_events(&events, true, "");
     assert_eq!(classes(&v), [Class::SchedulerExited]);
     assert!(
@@ -292,6 +277,19 @@ fn lattice_order() {
     assert_eq!(Class::SchedulerDisabled.name(), "scheduler-disabled");
 }
 
+/// The scheduler killed by SIGKILL mid-run, seen at `uptime_ms`.
+fn killed(uptime_ms: u64) -> TimedEvent {
+    g(GuestMsg::SchedulerExited {
+        exit: ExitStatus::Signaled {
+            signal: 9,
+            core_dumped: false,
+        },
+        requested: false,
+        uptime_ms,
+    })
+}
+
+/// A kernel log record at error level.
 fn kernel(ts_us: u64, line: &str) -> TimedEvent {
     g(GuestMsg::KernelLog {
         level: 3,
@@ -329,14 +327,7 @@ fn disable_is_timed_by_the_kernel() {
 fn killed_scheduler_explains_the_state_change_and_the_injection() {
     let mut events = healthy_scx();
     let exit_at = events.len() - 3;
-    events[exit_at] = g(GuestMsg::SchedulerExited {
-        exit: ExitStatus::Signaled {
-            signal: 9,
-            core_dumped: false,
-        },
-        requested: false,
-        uptime_ms: 3100,
-    });
+    events[exit_at] = killed(3100);
     events.insert(
         5,
         g(GuestMsg::FaultInjected {
