@@ -300,7 +300,7 @@ fn kernel_without_sched_ext_cannot_test() {
 fn repeat_counts_failures_and_never_retries_a_scheduler_failure() {
     let k = kernel_path();
     let dir = artifacts("repeat-fail");
-    let out = ktstr(&[
+    let (code, r) = repeat_json(&[
         "run",
         "--json",
         "--artifacts",
@@ -318,8 +318,7 @@ fn repeat_counts_failures_and_never_retries_a_scheduler_failure() {
         "--retry-infra",
         "2",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    let r: Value = serde_json::from_slice(&out.stdout).expect("repeat JSON");
+    assert_eq!(code, Some(1));
     assert_eq!(r["failed"], 2, "{r:#}");
     assert_eq!(r["failure_rate"], 1.0, "{r:#}");
     assert_eq!(
@@ -344,7 +343,7 @@ fn repeat_counts_failures_and_never_retries_a_scheduler_failure() {
 #[test]
 fn repeat_of_a_healthy_run_passes_with_zero_failure_rate() {
     let k = kernel_path();
-    let out = ktstr(&[
+    let (code, r) = repeat_json(&[
         "run",
         "--json",
         "--kernel",
@@ -356,8 +355,7 @@ fn repeat_of_a_healthy_run_passes_with_zero_failure_rate() {
         "--repeat",
         "2",
     ]);
-    assert_eq!(out.status.code(), Some(0));
-    let r: Value = serde_json::from_slice(&out.stdout).expect("repeat JSON");
+    assert_eq!(code, Some(0));
     assert_eq!(
         (r["passed"].as_u64(), r["failed"].as_u64()),
         (Some(2), Some(0)),
@@ -371,7 +369,7 @@ fn repeat_of_a_healthy_run_passes_with_zero_failure_rate() {
 fn infrastructure_failures_are_retried_then_cannot_test() {
     // A host timeout shorter than any boot: the kernel never reaches init.
     let k = kernel_path();
-    let out = ktstr(&[
+    let (code, r) = repeat_json(&[
         "run",
         "--json",
         "--kernel",
@@ -383,8 +381,7 @@ fn infrastructure_failures_are_retried_then_cannot_test() {
         "--retry-infra",
         "1",
     ]);
-    assert_eq!(out.status.code(), Some(125));
-    let r: Value = serde_json::from_slice(&out.stdout).expect("repeat JSON");
+    assert_eq!(code, Some(125));
     assert_eq!(r["cannot_test"], 2, "{r:#}");
     assert_eq!(r["infra_retries"], 2, "{r:#}");
     assert_eq!(
@@ -442,4 +439,11 @@ fn impossible_injections_are_usage_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{args:?}: {err}");
     }
+}
+
+/// Runs a `--repeat` command and parses its JSON summary.
+fn repeat_json(args: &[&str]) -> (Option<i32>, Value) {
+    let out = ktstr(args);
+    let r = serde_json::from_slice(&out.stdout).expect("repeat JSON");
+    (out.status.code(), r)
 }
