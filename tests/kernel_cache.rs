@@ -5,8 +5,8 @@
 //! says how to build it: a missing kernel must not pass as a skipped test.
 
 use ktstr_vm::cache_dir::CacheDir;
-use ktstr_vm::kernel::resolve::is_executable;
 use ktstr_vm::kernel::{find_scheduler, has_sched_ext, resolve_kernel, SCHEDULERS};
+use ktstr_vm::which::is_executable;
 
 #[test]
 fn newest_cached_kernel_has_sched_ext_and_schedulers() {

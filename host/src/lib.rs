@@ -25,6 +25,7 @@ pub mod run;
 pub mod scenario;
 pub mod topology;
 pub mod verdict;
+pub mod which;
 
 /// The static guest init, built by `build.rs` and embedded here.
 pub static GUEST_INIT: &[u8] = include_bytes!(env!("KTSTR_GUEST_INIT"));

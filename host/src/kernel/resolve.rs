@@ -9,8 +9,8 @@
 //! - Anything else: a cache key or a unique key prefix.
 //! - Nothing: the newest cached kernel.
 
+use crate::which::is_executable;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::store::{Entry, Store, StoreError};
@@ -83,11 +83,6 @@ pub fn find_scheduler(k: &ResolvedKernel, name: &str) -> Option<PathBuf> {
     let dir = k.schedulers_dir.as_ref()?;
     let names = [name.to_string(), format!("scx_{name}")];
     names.iter().map(|n| dir.join(n)).find(|p| is_executable(p))
-}
-
-/// A regular file with an execute bit.
-pub fn is_executable(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn looks_like_key(arg: &str) -> bool {

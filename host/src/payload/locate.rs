@@ -18,11 +18,13 @@ use std::path::{Path, PathBuf};
 
 use super::PayloadError;
 use crate::run::plan::Include;
+use crate::which::which_in;
 
 /// Where host files go whose own path the guest hides under a mount.
 pub const HOST_FILES_DIR: &str = "/ktstr-vm/host";
-/// Directories the guest init mounts filesystems on (guest-init
-/// `init/mounts.rs`): a file shipped there would be hidden.
+/// Directories the guest owns at run time (kernel filesystems mounted by
+/// guest-init `init/mounts.rs`, and /tmp and /run that the run writes to):
+/// a file shipped there could be hidden or clobbered.
 const GUEST_MOUNTS: &[&str] = &["/tmp", "/run", "/dev", "/proc", "/sys"];
 
 /// A command as the guest will run it.
@@ -59,7 +61,7 @@ fn locate_in(command: &str, path_var: Option<&std::ffi::OsStr>) -> Result<Locate
         }
         absolute(p)?
     } else {
-        search_path(command, path_var).ok_or_else(|| PayloadError::NotFound {
+        which_in(command, path_var).ok_or_else(|| PayloadError::NotFound {
             command: command.to_string(),
         })?
     };
@@ -85,19 +87,6 @@ fn guest_path_for(host: &Path) -> Option<String> {
         return Some(format!("{HOST_FILES_DIR}{s}"));
     }
     Some(s.to_string())
-}
-
-/// The first executable `name` in the directories of `path_var`.
-fn search_path(name: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    let dirs = std::env::split_paths(path_var?).collect::<Vec<_>>();
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .filter(|p| p.is_absolute())
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The host path made absolute (not canonical: a symlinked name stays the
@@ -159,8 +148,7 @@ fn interpreter(host: &Path) -> Result<Option<Vec<PathBuf>>, PayloadError> {
         files.push(interp.to_path_buf());
         if interp.file_name().is_some_and(|n| n == "env") {
             let prog = words.find(|w| !w.starts_with('-'));
-            if let Some(p) = prog.and_then(|p| search_path(p, std::env::var_os("PATH").as_deref()))
-            {
+            if let Some(p) = prog.and_then(crate::which::which) {
                 files.push(p);
             }
         }

@@ -36,11 +36,7 @@ pub fn qemu_binary() -> Result<PathBuf, QemuError> {
             Err(QemuError::NotFound(p.display().to_string()))
         };
     }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(&p))
-        .find(|c| c.is_file())
+    crate::which::which(&p.to_string_lossy())
         .ok_or_else(|| QemuError::NotFound(p.display().to_string()))
 }
 

@@ -318,12 +318,7 @@ fn resolve_scheduler(
             hint: String::new(),
         });
     }
-    if let Some(p) = std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-    {
+    if let Some(p) = crate::which::which(name) {
         return Ok(plan(p, SchedulerSource::SearchPath));
     }
     if let Some(p) = find_scheduler(kernel, name) {
