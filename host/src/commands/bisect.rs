@@ -70,24 +70,17 @@ pub enum StepError {
     NoSchedulerBinary(PathBuf),
 }
 
+/// `git -C repo args...`'s trimmed stdout (the kernel source's git runner).
 fn git(repo: &Path, args: &[&str]) -> Result<String, BisectError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| BisectError::Git {
-            args: args.join(" "),
-            detail: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(BisectError::Git {
-            args: args.join(" "),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    use crate::kernel::source::SourceError;
+    let out = crate::kernel::source::git(repo, args).map_err(|e| BisectError::Git {
+        args: args.join(" "),
+        detail: match e {
+            SourceError::Command { detail, .. } => detail,
+            other => other.to_string(),
+        },
+    })?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
 /// Checks the repository and both revisions before touching anything.

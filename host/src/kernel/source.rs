@@ -158,7 +158,8 @@ fn git_identity(tree: &Path) -> Result<String, SourceError> {
     }
 }
 
-fn git(tree: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
+/// `git -C tree args...`'s stdout; a failure names the command and quotes git.
+pub(crate) fn git(tree: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
     let cmd = format!("git -C {} {}", tree.display(), args.join(" "));
     let out = Command::new("git").arg("-C").arg(tree).args(args).output();
     let out = out.map_err(|e| SourceError::Command {
