@@ -80,10 +80,10 @@ pub fn forward(rep: Reporter, forward_all: bool, stop: Arc<AtomicBool>) {
         sent += 1;
         if sent > MAX_RECORDS {
             if sent == MAX_RECORDS + 1 {
-                rep.error(
-                    "kmsg-log",
-                    format!("more than {MAX_RECORDS} kernel log records; the rest is only on the console"),
-                );
+                rep.send(&GuestMsg::LogCut {
+                    log: "kmsg".into(),
+                    kept: MAX_RECORDS as u64,
+                });
             }
             // Past the cap, sched_ext's own lines still go through (bounded):
             // they carry the verdict on the scheduler.

@@ -179,10 +179,10 @@ fn forward_lines(
             lines += 1;
             if lines > MAX_LOG_LINES {
                 if lines == MAX_LOG_LINES + 1 {
-                    rep.error(
-                        "scheduler-log",
-                        format!("more than {MAX_LOG_LINES} {stream:?} lines; the rest was dropped"),
-                    );
+                    rep.send(&GuestMsg::LogCut {
+                        log: format!("scheduler {stream:?}"),
+                        kept: MAX_LOG_LINES as u64,
+                    });
                 }
                 continue;
             }

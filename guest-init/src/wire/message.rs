@@ -81,6 +81,10 @@ pub enum GuestMsg {
     Scenario(Box<crate::steps::ScenarioEvent>),
     /// Something in the guest harness failed. `stage` names what it was doing.
     Error { stage: String, message: String },
+    /// A forwarded log hit its cap and later lines of it were not sent
+    /// (kernel warnings and worse still reach the console). Not a failure:
+    /// the run was tested.
+    LogCut { log: String, kept: u64 },
     /// Last message: the guest is about to power off.
     Done { uptime_ms: u64 },
 }

@@ -280,6 +280,9 @@ impl Progress {
                     format!("sched_ext state changed: {state}")
                 }
                 GuestMsg::Error { stage, message } => format!("guest error ({stage}): {message}"),
+                GuestMsg::LogCut { log, kept } => {
+                    format!("{log} log cut after {kept} lines; later lines were not forwarded")
+                }
                 _ => return,
             },
             Event::HostTimeout { limit_ms } => format!(

@@ -112,11 +112,6 @@ fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
         vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")]
     };
     for (stage, message) in &f.errors {
-        // "<x>-log" stages only say a log was cut at its cap (a chatty
-        // scheduler or kernel): the run itself was tested.
-        if stage.ends_with("-log") {
-            continue;
-        }
         let finding = if *stage == "scheduler" && message.contains("no sched_ext") {
             Finding::new(Class::NoSchedExt, message.to_string(), no_scx_evidence())
         } else if *stage == "scheduler" {

@@ -76,6 +76,10 @@ fn every_message_kind_round_trips() {
             stage: "mount".into(),
             message: "no".into(),
         },
+        GuestMsg::LogCut {
+            log: "kmsg".into(),
+            kept: 4000,
+        },
         GuestMsg::Done { uptime_ms: 6 },
     ];
     let mut enc = Encoder::new(Vec::new());
