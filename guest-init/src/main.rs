@@ -21,7 +21,7 @@ use ktstr_guest::workload::WorkloadHandle;
 use init::clock::uptime_ms;
 use init::payload::Payloads;
 use init::port::Reporter;
-use init::scheduler::{sched_ext_state, Attach, Scheduler};
+use init::scheduler::{sched_ext_state, still_expected, Attach, Scheduler};
 use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell};
 
 /// The results port, for the panic path in `main` (PID 1 must say why it
@@ -32,8 +32,6 @@ static REPORTER: std::sync::OnceLock<Reporter> = std::sync::OnceLock::new();
 const PORT_WAIT: Duration = Duration::from_secs(3);
 /// How often the workload loop checks the scheduler and reaps orphans.
 const MONITOR_TICK: Duration = Duration::from_millis(20);
-/// After a scheduler failure, how long to let the kernel finish logging it.
-const FAILURE_SETTLE: Duration = Duration::from_millis(300);
 /// How long workers have to hand in their reports after the stop signal.
 const COLLECT_DEADLINE: Duration = Duration::from_secs(3);
 /// After SIGTERM at the end of the workload, how long payloads have before SIGKILL.
@@ -283,19 +281,7 @@ fn run_workload(
         std::thread::sleep(MONITOR_TICK.min(end.saturating_duration_since(Instant::now())));
         injector.fire_due(sched.as_deref().map(Scheduler::pid), rep);
         if let Some(s) = sched.as_deref_mut() {
-            // Reported once, by the caller's stop(), with the time seen here.
-            if s.poll_exit().is_some() {
-                std::thread::sleep(FAILURE_SETTLE);
-                break;
-            }
-            let now = sched_ext_state();
-            if now != attached {
-                rep.send(&GuestMsg::SchedExtState {
-                    state: now.0,
-                    ops: now.1,
-                    uptime_ms: uptime_ms(),
-                });
-                std::thread::sleep(FAILURE_SETTLE);
+            if !still_expected(Some(s), &attached, rep) {
                 break;
             }
         }

@@ -11,11 +11,9 @@ use ktstr_guest::wire::{GuestMsg, Phase, RunConfig, SchedulerConfig};
 
 use super::clock::uptime_ms;
 use super::port::Reporter;
-use super::scheduler::{sched_ext_state, Attach, Scheduler};
+use super::scheduler::{sched_ext_state, still_expected, Attach, Scheduler};
 use super::{cgroup, reaper};
 
-/// After the scheduler dies, how long to let the kernel finish logging it.
-const FAILURE_SETTLE: Duration = Duration::from_millis(300);
 /// How long sched_ext may take to settle after a detach.
 const DETACH_SETTLE: Duration = Duration::from_secs(3);
 
@@ -64,20 +62,7 @@ impl StepEnv for Env<'_> {
     }
 
     fn tick(&mut self, live_pids: &[i32]) -> bool {
-        if let Some(s) = self.sched.as_mut() {
-            if s.poll_exit().is_some() {
-                std::thread::sleep(FAILURE_SETTLE);
-                return false;
-            }
-        }
-        let now = sched_ext_state();
-        if now != self.expected {
-            self.rep.send(&GuestMsg::SchedExtState {
-                state: now.0,
-                ops: now.1,
-                uptime_ms: uptime_ms(),
-            });
-            std::thread::sleep(FAILURE_SETTLE);
+        if !still_expected(self.sched.as_mut(), &self.expected, self.rep) {
             return false;
         }
         let sched = self.sched.as_ref().map(Scheduler::pid);

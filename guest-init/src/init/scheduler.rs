@@ -37,6 +37,35 @@ pub fn sched_ext_state() -> (String, Option<String>) {
     (state, ops)
 }
 
+/// After a scheduler failure, how long to let the kernel finish logging it.
+const FAILURE_SETTLE: Duration = Duration::from_millis(300);
+
+/// The health check of a running test: false when the scheduler process
+/// ended or sched_ext is no longer in the `expected` state (which is then
+/// reported), after a short settle so the kernel's account of it arrives.
+/// The process's exit is reported once, later, by [`Scheduler::stop`].
+pub fn still_expected(
+    sched: Option<&mut Scheduler>,
+    expected: &(String, Option<String>),
+    rep: &Reporter,
+) -> bool {
+    if sched.is_some_and(|s| s.poll_exit().is_some()) {
+        std::thread::sleep(FAILURE_SETTLE);
+        return false;
+    }
+    let now = sched_ext_state();
+    if now != *expected {
+        rep.send(&GuestMsg::SchedExtState {
+            state: now.0,
+            ops: now.1,
+            uptime_ms: uptime_ms(),
+        });
+        std::thread::sleep(FAILURE_SETTLE);
+        return false;
+    }
+    true
+}
+
 /// The outcome of waiting for the scheduler to attach.
 #[derive(Debug)]
 pub enum Attach {
