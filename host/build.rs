@@ -25,6 +25,8 @@ fn main() {
     for path in [
         "guest-init/src",
         "guest-init/Cargo.toml",
+        "guest-init/wire/src",
+        "guest-init/wire/Cargo.toml",
         "Cargo.toml",
         "Cargo.lock",
     ] {

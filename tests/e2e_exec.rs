@@ -103,13 +103,13 @@ fn background_payload_is_stopped_not_failed() {
 
 #[test]
 fn payload_env_cgroup_and_timeout_through_the_library() {
-    use ktstr_guest::wire::ExitStatus;
     use ktstr_vm::cache_dir::CacheDir;
     use ktstr_vm::cli::VmOpts;
     use ktstr_vm::payload::PayloadSpec;
     use ktstr_vm::qemu::accel::AccelRequest;
     use ktstr_vm::run::execute::{execute, RunOptions};
     use ktstr_vm::run::plan::RunPlan;
+    use ktstr_wire::ExitStatus;
 
     let cache = CacheDir::resolve(None).unwrap();
     let vm = VmOpts {

@@ -73,7 +73,7 @@ fn mixed_work_types_under_scx_simple_report_sensibly() {
 #[test]
 fn every_work_type_runs_in_the_guest() {
     let k = kernel_path();
-    let names: Vec<String> = ktstr_guest::workload::ALL_NAMES
+    let names: Vec<String> = ktstr_wire::workload::ALL_NAMES
         .iter()
         .map(|s| s.to_string())
         .collect();

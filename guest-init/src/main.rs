@@ -14,9 +14,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ktstr_guest::topology::{self, Topology};
-use ktstr_guest::wire::{GuestMsg, Phase, RunConfig, PORT_NAME, PROTOCOL_VERSION, RUN_CONFIG_PATH};
+use ktstr_guest::topology;
 use ktstr_guest::workload::WorkloadHandle;
+use ktstr_wire::topology::Topology;
+use ktstr_wire::{GuestMsg, Phase, RunConfig, PORT_NAME, PROTOCOL_VERSION, RUN_CONFIG_PATH};
 
 use init::clock::uptime_ms;
 use init::payload::Payloads;
@@ -187,7 +188,7 @@ fn run_config(cfg: &RunConfig, rep: &Reporter) {
 
 /// Starts the scheduler and waits for sched_ext to report it enabled.
 /// Returns `None` (after reporting why) when it did not attach.
-fn attach_scheduler(sc: &ktstr_guest::wire::SchedulerConfig, rep: &Reporter) -> Option<Scheduler> {
+fn attach_scheduler(sc: &ktstr_wire::SchedulerConfig, rep: &Reporter) -> Option<Scheduler> {
     if !Path::new("/sys/kernel/sched_ext").exists() {
         rep.error(
             "scheduler",

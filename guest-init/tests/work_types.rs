@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ktstr_guest::topology::Topology;
 use ktstr_guest::workload::*;
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::*;
 
 const COLLECT: Duration = Duration::from_secs(5);
 

@@ -187,7 +187,7 @@ pub struct RunArgs {
     /// Break the run on purpose to see how it is reported (repeatable):
     /// kill-scheduler[:SIG]@T, sysrq-KEY@T, hang@T; T after the workload starts
     #[arg(long, value_name = "FAULT@T")]
-    pub inject: Vec<ktstr_guest::wire::Fault>,
+    pub inject: Vec<ktstr_wire::Fault>,
     /// Run N times; fail if any run fails, and report the failure rate
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
@@ -236,7 +236,7 @@ impl RunArgs {
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 500ms, 10s, 2m)"))
+    ktstr_wire::parse_duration(s)
 }
 
 /// `512M`, `1G`, `1536` (MiB) -> MiB.

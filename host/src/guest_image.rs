@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ktstr_guest::wire::{RunConfig, RUN_CONFIG_PATH};
 use ktstr_initramfs::{concat, ArchiveError, BaseCache, CacheError, Format, Initramfs};
+use ktstr_wire::{RunConfig, RUN_CONFIG_PATH};
 
 use crate::run::plan::RunPlan;
 

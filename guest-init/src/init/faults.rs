@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ktstr_guest::wire::{Fault, FaultKind, GuestMsg};
+use ktstr_wire::{Fault, FaultKind, GuestMsg};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 

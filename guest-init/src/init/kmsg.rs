@@ -11,7 +11,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ktstr_guest::wire::GuestMsg;
+use ktstr_wire::GuestMsg;
 
 use super::port::Reporter;
 

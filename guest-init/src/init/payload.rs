@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ktstr_guest::wire::{ExitStatus, GuestMsg, PayloadConfig, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, PayloadConfig, Stream};
 
 use super::clock::uptime_ms;
 use super::port::Reporter;

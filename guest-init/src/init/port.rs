@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ktstr_guest::wire::codec::Encoder;
-use ktstr_guest::wire::GuestMsg;
+use ktstr_wire::codec::Encoder;
+use ktstr_wire::GuestMsg;
 
 /// Looks for a virtio port whose `name` is `wanted` under `class_dir`
 /// (normally `/sys/class/virtio-ports`) and returns its `/dev` node.

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ktstr_guest::steps::{exec, StepEnv};
-use ktstr_guest::topology::Topology;
-use ktstr_guest::wire::{GuestMsg, Phase, RunConfig, SchedulerConfig};
+use ktstr_wire::topology::Topology;
+use ktstr_wire::{GuestMsg, Phase, RunConfig, SchedulerConfig};
 
 use super::clock::uptime_ms;
 use super::port::Reporter;

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ktstr_guest::wire::{ExitStatus, GuestMsg, SchedulerConfig, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, SchedulerConfig, Stream};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::topology::{format_cpu_list, parse_cpu_list};
+use ktstr_wire::topology::{format_cpu_list, parse_cpu_list};
 
 /// Controllers a parent delegates to its children.
 const CONTROLLERS: &str = "+cpuset +cpu";

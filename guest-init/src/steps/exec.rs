@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::cgroupfs::CgroupFs;
-use super::event::{GroupCpus, Mark, ScenarioEvent};
-use super::model::{CgroupDef, Op, ScenarioSpec};
-use crate::topology::Topology;
-use crate::wire::GuestMsg;
-use crate::workload::{online_cpus, WorkSpec, WorkloadConfig, WorkloadHandle};
+use crate::workload::{online_cpus, WorkloadHandle};
+use ktstr_wire::scenario::{CgroupDef, GroupCpus, Mark, Op, ScenarioEvent, ScenarioSpec};
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::{WorkSpec, WorkloadConfig};
+use ktstr_wire::GuestMsg;
 
 /// How often a hold checks on the scheduler.
 const TICK: Duration = Duration::from_millis(20);

@@ -6,31 +6,11 @@
 //! numbering changes. Resolution happens in the parent before forking; the
 //! worker only applies a CPU list.
 
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::AffinityIntent;
 use serde::{Deserialize, Serialize};
 
 use super::rng::{worker_seed, Rng};
-use crate::topology::Topology;
-
-/// Where a worker may run, as written in the spec.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AffinityIntent {
-    /// Keep the parent's mask.
-    #[default]
-    Inherit,
-    /// Each worker on one CPU, spread round-robin over the online CPUs.
-    SingleCpu,
-    /// The CPUs sharing last-level cache group `index`.
-    Llc { index: usize },
-    /// The CPUs of NUMA node `node`.
-    Numa { node: u32 },
-    /// Each worker on one physical core (its SMT siblings), round-robin.
-    SmtSiblings,
-    /// Exactly these CPUs.
-    CpuList { cpus: Vec<u32> },
-    /// A seeded random subset of `count` online CPUs, drawn per worker.
-    RandomSubset { count: usize },
-}
 
 /// A CPU mask ready to apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,72 +49,70 @@ pub fn online_cpus(topo: &Topology) -> Vec<u32> {
     (0..n.max(1) as u32).collect()
 }
 
-impl AffinityIntent {
-    /// The mask of worker `index` of a group with this intent.
-    pub fn resolve(
-        &self,
-        topo: &Topology,
-        index: u32,
-        seed: u64,
-    ) -> Result<ResolvedAffinity, AffinityError> {
-        let online = online_cpus(topo);
-        let i = index as usize;
-        let cpus = match self {
-            AffinityIntent::Inherit => return Ok(ResolvedAffinity::Inherit),
-            AffinityIntent::SingleCpu => vec![online[i % online.len()]],
-            AffinityIntent::Llc { index } => {
-                topo.llcs
-                    .get(*index)
-                    .cloned()
-                    .ok_or(AffinityError::NoSuchLlc {
-                        index: *index,
-                        count: topo.llcs.len(),
-                    })?
+/// The mask of worker `index` of a group with this intent.
+pub fn resolve_affinity(
+    intent: &AffinityIntent,
+    topo: &Topology,
+    index: u32,
+    seed: u64,
+) -> Result<ResolvedAffinity, AffinityError> {
+    let online = online_cpus(topo);
+    let i = index as usize;
+    let cpus = match intent {
+        AffinityIntent::Inherit => return Ok(ResolvedAffinity::Inherit),
+        AffinityIntent::SingleCpu => vec![online[i % online.len()]],
+        AffinityIntent::Llc { index } => {
+            topo.llcs
+                .get(*index)
+                .cloned()
+                .ok_or(AffinityError::NoSuchLlc {
+                    index: *index,
+                    count: topo.llcs.len(),
+                })?
+        }
+        AffinityIntent::Numa { node } => topo
+            .nodes
+            .iter()
+            .find(|n| n.id == *node)
+            .map(|n| n.cpus.clone())
+            .ok_or_else(|| AffinityError::NoSuchNode {
+                node: *node,
+                nodes: topo.nodes.iter().map(|n| n.id).collect(),
+            })?,
+        AffinityIntent::SmtSiblings => {
+            if topo.cores.is_empty() {
+                return Err(AffinityError::NoCores);
             }
-            AffinityIntent::Numa { node } => topo
-                .nodes
-                .iter()
-                .find(|n| n.id == *node)
-                .map(|n| n.cpus.clone())
-                .ok_or_else(|| AffinityError::NoSuchNode {
-                    node: *node,
-                    nodes: topo.nodes.iter().map(|n| n.id).collect(),
-                })?,
-            AffinityIntent::SmtSiblings => {
-                if topo.cores.is_empty() {
-                    return Err(AffinityError::NoCores);
-                }
-                topo.cores[i % topo.cores.len()].clone()
+            topo.cores[i % topo.cores.len()].clone()
+        }
+        AffinityIntent::CpuList { cpus } => {
+            if cpus.is_empty() {
+                return Err(AffinityError::EmptyList);
             }
-            AffinityIntent::CpuList { cpus } => {
-                if cpus.is_empty() {
-                    return Err(AffinityError::EmptyList);
-                }
-                cpus.clone()
+            cpus.clone()
+        }
+        AffinityIntent::RandomSubset { count } => {
+            if *count == 0 || *count > online.len() {
+                return Err(AffinityError::SubsetSize {
+                    count: *count,
+                    online: online.len(),
+                });
             }
-            AffinityIntent::RandomSubset { count } => {
-                if *count == 0 || *count > online.len() {
-                    return Err(AffinityError::SubsetSize {
-                        count: *count,
-                        online: online.len(),
-                    });
-                }
-                let mut rng = Rng::new(worker_seed(seed, u32::MAX, index));
-                let mut pool = online.clone();
-                // Partial Fisher-Yates: the first `count` are the subset.
-                for k in 0..*count {
-                    let j = k + rng.below((pool.len() - k) as u64) as usize;
-                    pool.swap(k, j);
-                }
-                pool.truncate(*count);
-                pool
+            let mut rng = Rng::new(worker_seed(seed, u32::MAX, index));
+            let mut pool = online.clone();
+            // Partial Fisher-Yates: the first `count` are the subset.
+            for k in 0..*count {
+                let j = k + rng.below((pool.len() - k) as u64) as usize;
+                pool.swap(k, j);
             }
-        };
-        let mut cpus = cpus;
-        cpus.sort_unstable();
-        cpus.dedup();
-        Ok(ResolvedAffinity::Cpus(cpus))
-    }
+            pool.truncate(*count);
+            pool
+        }
+    };
+    let mut cpus = cpus;
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(ResolvedAffinity::Cpus(cpus))
 }
 
 impl ResolvedAffinity {

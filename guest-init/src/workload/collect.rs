@@ -6,14 +6,31 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::report::{WorkerExit, WorkerReport};
-use super::spawn::{Slot, WorkloadHandle};
+use ktstr_wire::workload::{WorkerExit, WorkerReport};
+
+use super::handle::{Slot, WorkloadHandle};
 
 /// How long a worker that closed its report pipe gets to exit before it is
 /// killed anyway (it has nothing left to do but `_exit`).
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 
-pub(crate) fn collect(h: &mut WorkloadHandle, deadline: Duration) -> Vec<WorkerReport> {
+impl WorkloadHandle {
+    /// Asks every worker to stop and collects one report per worker, in
+    /// spawn order. Workers that have not reported within `collect_deadline`
+    /// are killed; dead or killed workers get a sentinel report saying how
+    /// they ended.
+    pub fn stop(mut self, collect_deadline: Duration) -> Vec<WorkerReport> {
+        self.shared.request_stop();
+        self.start();
+        for p in &self.procs {
+            // SAFETY: signalling our own (unreaped, so not reused) child.
+            unsafe { libc::kill(p.pid, libc::SIGUSR1) };
+        }
+        collect(&mut self, collect_deadline)
+    }
+}
+
+fn collect(h: &mut WorkloadHandle, deadline: Duration) -> Vec<WorkerReport> {
     let end = Instant::now() + deadline;
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); h.slots.len()];
     for s in &h.slots {

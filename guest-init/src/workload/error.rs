@@ -2,7 +2,7 @@
 //! worker are not errors here: they land in that worker's report.
 
 use super::affinity::AffinityError;
-use super::spec::SpecError;
+use ktstr_wire::workload::SpecError;
 
 /// A workload that could not be started.
 #[derive(Debug, thiserror::Error)]

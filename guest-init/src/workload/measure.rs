@@ -10,11 +10,11 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::report::{
-    Gap, LatencySummary, Migration, SchedStat, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG,
-};
 use super::rng::Rng;
 use super::shared::{now_ns, thread_cpu_ns};
+use ktstr_wire::workload::{
+    Gap, LatencySummary, Migration, SchedStat, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG,
+};
 
 /// Work time between two checkpoints. Short enough to resolve a scheduler
 /// tick (1-4 ms) and most preemptions, long enough that the ~50 ns

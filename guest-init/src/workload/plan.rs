@@ -6,22 +6,13 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use super::affinity::{online_cpus, ResolvedAffinity};
-use super::policy::{MemPolicy, MpolFlags, SchedPolicy};
+use super::affinity::{online_cpus, resolve_affinity, ResolvedAffinity};
 use super::rng::worker_seed;
-use super::spec::{CloneMode, WorkloadConfig};
-use super::work_type::WorkType;
 use super::WorkloadError;
-use crate::topology::Topology;
-
-/// Pipes, futex words and 64-bit cells one cooperating unit (a pair, a
-/// fan-out group) shares. Declared per work type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct UnitResources {
-    pub pipes: usize,
-    pub words: usize,
-    pub cells: usize,
-}
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::{
+    CloneMode, MemPolicy, MpolFlags, SchedPolicy, WorkType, WorkloadConfig,
+};
 
 /// One worker, ready to fork.
 #[derive(Debug, Clone)]
@@ -112,9 +103,7 @@ impl Plan {
                 let tid_cell = plan.cells;
                 plan.cells += 1;
                 let seed = worker_seed(spec.seed, group, index);
-                let affinity = spec
-                    .affinity
-                    .resolve(topo, index, spec.seed)
+                let affinity = resolve_affinity(&spec.affinity, topo, index, spec.seed)
                     .map_err(|source| WorkloadError::Affinity { group, source })?;
                 workers.push(WorkerPlan {
                     group,

@@ -1,9 +1,4 @@
-//! The parent side: fork every worker, release them together, and clean up.
-//!
-//! Each worker process is the leader of its own process group, so killing
-//! the group also kills whatever the worker forked (ForkExit children).
-//! `Drop` SIGKILLs and reaps every group that is still there: a handle
-//! never leaves a process behind.
+//! The parent side: fork every worker and release them together.
 //!
 //! Rules for the caller (PID 1): call `spawn` from a thread that outlives
 //! the handle (workers have `PR_SET_PDEATHSIG` tied to the forking thread),
@@ -11,50 +6,17 @@
 //! `waitpid(-1)` while a handle lives, or the exit status of a dead worker
 //! is lost (it is then reported as `Exited { code: -1 }`).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::time::Duration;
 
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::WorkloadConfig;
+
+use super::handle::{Proc, Slot, WorkloadHandle};
 use super::plan::{pipe, Plan};
-use super::report::WorkerReport;
 use super::shared::{now_ns, Shared};
 use super::worker::{child_main, ChildFds};
-use super::{WorkloadConfig, WorkloadError};
-use crate::topology::Topology;
-
-/// A forked worker process.
-#[derive(Debug)]
-pub(crate) struct Proc {
-    pub pid: i32,
-    /// `waitpid` status once reaped.
-    pub status: Option<i32>,
-    /// Killed by us at the collection deadline.
-    pub timed_out: bool,
-}
-
-/// One worker as the parent knows it: identity and its report pipe.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    pub proc: usize,
-    pub group: u32,
-    pub index: u32,
-    pub cgroup: String,
-    pub work_type: &'static str,
-    pub tid_cell: usize,
-    /// Read end of the report pipe; `None` once collected.
-    pub report: Option<OwnedFd>,
-}
-
-/// Running workers. Dropping it kills every worker's process group.
-#[derive(Debug)]
-pub struct WorkloadHandle {
-    pub(crate) shared: Shared,
-    pub(crate) barrier: Option<OwnedFd>,
-    pub(crate) procs: Vec<Proc>,
-    pub(crate) slots: Vec<Slot>,
-    /// `CLOCK_MONOTONIC` ns of `start`.
-    released_ns: Option<u64>,
-}
+use super::WorkloadError;
 
 impl WorkloadHandle {
     /// Forks every worker of `config`, places it in `cgroup_root/<cgroup>`
@@ -150,52 +112,6 @@ impl WorkloadHandle {
         self.released_ns = Some(now);
         self.barrier = None;
     }
-
-    /// `CLOCK_MONOTONIC` nanoseconds of the release, once started.
-    pub fn released_ns(&self) -> Option<u64> {
-        self.released_ns
-    }
-
-    /// Pids of the worker processes (one per worker in Fork mode, one per
-    /// group in Thread mode).
-    pub fn pids(&self) -> Vec<i32> {
-        self.procs.iter().map(|p| p.pid).collect()
-    }
-
-    /// Number of workers (reports `stop` will return).
-    pub fn workers(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Asks every worker to stop and collects one report per worker, in
-    /// spawn order. Workers that have not reported within `collect_deadline`
-    /// are killed; dead or killed workers get a sentinel report saying how
-    /// they ended.
-    pub fn stop(mut self, collect_deadline: Duration) -> Vec<WorkerReport> {
-        self.shared.request_stop();
-        self.start();
-        for p in &self.procs {
-            // SAFETY: signalling our own (unreaped, so not reused) child.
-            unsafe { libc::kill(p.pid, libc::SIGUSR1) };
-        }
-        super::collect::collect(&mut self, collect_deadline)
-    }
-
-    /// SIGKILLs the process group of `proc` (and the process itself, in
-    /// case it has not made its group yet), then reaps it.
-    pub(crate) fn kill_and_reap(&mut self, proc: usize) {
-        let p = &mut self.procs[proc];
-        if p.status.is_some() {
-            return;
-        }
-        // SAFETY: the pid is our unreaped child, so neither it nor its
-        // process group id can have been reused.
-        unsafe {
-            libc::killpg(p.pid, libc::SIGKILL);
-            libc::kill(p.pid, libc::SIGKILL);
-        }
-        p.status = Some(reap(p.pid));
-    }
 }
 
 fn block_stop_signal() -> libc::sigset_t {
@@ -214,30 +130,4 @@ fn block_stop_signal() -> libc::sigset_t {
 fn restore_mask(old: &libc::sigset_t) {
     // SAFETY: restoring a mask saved by `block_stop_signal`.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
-}
-
-/// Blocking `waitpid`; `-1` when the status is lost (someone else reaped).
-pub(crate) fn reap(pid: i32) -> i32 {
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child into a valid pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            return status;
-        }
-        if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return -1;
-        }
-    }
-}
-
-impl Drop for WorkloadHandle {
-    fn drop(&mut self) {
-        // Let parked workers see the stop flag if they somehow outlive the
-        // SIGKILL below (they cannot; this is belt and braces).
-        self.shared.request_stop();
-        for i in 0..self.procs.len() {
-            self.kill_and_reap(i);
-        }
-    }
 }

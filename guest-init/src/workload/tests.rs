@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::topology::Topology;
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::*;
 
 const COLLECT: Duration = Duration::from_secs(5);
 
@@ -351,7 +352,7 @@ fn validation_names_the_problem() {
 fn affinity_intents_resolve_against_the_topology() {
     let topo = Topology {
         cpus: vec![0, 1, 2, 3],
-        nodes: vec![crate::topology::NumaNode {
+        nodes: vec![ktstr_wire::topology::NumaNode {
             id: 0,
             cpus: vec![0, 1, 2, 3],
             ..Default::default()
@@ -360,7 +361,7 @@ fn affinity_intents_resolve_against_the_topology() {
         cores: vec![vec![0, 2], vec![1, 3]],
     };
     let cpus = |v: &[u32]| ResolvedAffinity::Cpus(v.to_vec());
-    let ok = |i: AffinityIntent, idx| i.resolve(&topo, idx, 7).unwrap();
+    let ok = |i: AffinityIntent, idx| resolve_affinity(&i, &topo, idx, 7).unwrap();
     assert_eq!(ok(AffinityIntent::Inherit, 0), ResolvedAffinity::Inherit);
     assert_eq!(ok(AffinityIntent::SingleCpu, 5), cpus(&[1]));
     assert_eq!(ok(AffinityIntent::Llc { index: 1 }, 0), cpus(&[2, 3]));
@@ -374,13 +375,9 @@ fn affinity_intents_resolve_against_the_topology() {
     );
     assert!(matches!(&subset, ResolvedAffinity::Cpus(c) if c.len() == 2));
     assert_eq!(
-        AffinityIntent::Llc { index: 2 }.resolve(&topo, 0, 0),
+        resolve_affinity(&AffinityIntent::Llc { index: 2 }, &topo, 0, 0),
         Err(AffinityError::NoSuchLlc { index: 2, count: 2 })
     );
-    assert!(AffinityIntent::Numa { node: 3 }
-        .resolve(&topo, 0, 0)
-        .is_err());
-    assert!(AffinityIntent::RandomSubset { count: 5 }
-        .resolve(&topo, 0, 0)
-        .is_err());
+    assert!(resolve_affinity(&AffinityIntent::Numa { node: 3 }, &topo, 0, 0).is_err());
+    assert!(resolve_affinity(&AffinityIntent::RandomSubset { count: 5 }, &topo, 0, 0).is_err());
 }

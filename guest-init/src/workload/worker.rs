@@ -17,10 +17,11 @@ use std::os::fd::{FromRawFd, RawFd};
 
 use super::measure::{read_numa_pages, read_schedstat, schedstat_delta, Meter};
 use super::plan::{ProcPlan, WorkerPlan};
-use super::policy::{apply_mem_policy, apply_nice, apply_sched_policy, SchedPolicy};
-use super::report::{WorkerExit, WorkerReport};
+use super::policy::{apply_mem_policy, apply_nice, apply_sched_policy};
 use super::shared::{now_ns, thread_cpu_ns, Shared};
 use super::types;
+use ktstr_wire::workload::SchedPolicy;
+use ktstr_wire::workload::{WorkerExit, WorkerReport};
 
 /// Exit code of a worker process whose worker code panicked.
 pub(crate) const PANIC_EXIT: i32 = 101;

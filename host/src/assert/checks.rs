@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ktstr_guest::workload::{SchedPolicy, WorkerExit, WorkerReport};
+use ktstr_wire::workload::{SchedPolicy, WorkerExit, WorkerReport};
 
 use super::limits::Limits;
 use super::split::ScenarioRun;

@@ -11,13 +11,13 @@
 
 use std::collections::BTreeSet;
 
-use ktstr_guest::workload::WorkerReport;
+use ktstr_wire::workload::WorkerReport;
 
 use super::checks::who;
 use super::limits::Limits;
 use super::split::ScenarioRun;
 use super::Assertion;
-use ktstr_guest::topology::format_cpu_list;
+use ktstr_wire::topology::format_cpu_list;
 
 pub fn isolation(run: &ScenarioRun, lim: &Limits) -> Assertion {
     let mut a = Assertion::new("cpuset_isolation", "violations");
@@ -105,7 +105,7 @@ pub fn worker_violations(
             .or(first);
         match cpu {
             // Beyond the log's cap the CPU at `t` is unknown.
-            _ if w.migration_log.len() >= ktstr_guest::workload::MAX_MIGRATION_LOG => {}
+            _ if w.migration_log.len() >= ktstr_wire::workload::MAX_MIGRATION_LOG => {}
             Some(cpu) if !cpus.contains(&cpu) => out.push(format!(
                 "still on CPU {cpu} at {:.3} s, {:.0} ms after its CPUs became {}",
                 since as f64 / 1e9,

@@ -170,7 +170,7 @@ impl Thresholds {
                 other => {
                     return Err(LimitError::UnknownKey {
                         key: other.into(),
-                        hint: ktstr_guest::steps::suggest(other, KEYS),
+                        hint: ktstr_wire::suggest(other, KEYS),
                     })
                 }
             }

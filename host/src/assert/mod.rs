@@ -87,7 +87,7 @@ pub struct ScenarioResult {
     /// not run as written (these make it inconclusive).
     pub problems: Vec<String>,
     /// The scenario's worker reports (`result.json` has them per scenario).
-    pub reports: Vec<ktstr_guest::workload::WorkerReport>,
+    pub reports: Vec<ktstr_wire::workload::WorkerReport>,
     /// Set when the scheduler left during the scenario (see
     /// [`ScenarioRun::disrupted`]): the assertions were measured but not
     /// judged, so a scheduler failure is reported once, as itself.

@@ -2,9 +2,9 @@
 //! guest runs scenarios one after another, so every worker report between
 //! a scenario's first mark and its `Ended` mark is that scenario's.
 
-use ktstr_guest::steps::{Mark, ScenarioEvent};
-use ktstr_guest::wire::GuestMsg;
-use ktstr_guest::workload::{WorkSpec, WorkerReport};
+use ktstr_wire::scenario::{Mark, ScenarioEvent};
+use ktstr_wire::workload::{WorkSpec, WorkerReport};
+use ktstr_wire::GuestMsg;
 
 use crate::run::events::TimedEvent;
 

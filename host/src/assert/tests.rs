@@ -1,8 +1,8 @@
-use ktstr_guest::steps::{GroupCpus, Mark, ScenarioEvent};
-use ktstr_guest::wire::GuestMsg;
-use ktstr_guest::workload::{
+use ktstr_wire::scenario::{GroupCpus, Mark, ScenarioEvent};
+use ktstr_wire::workload::{
     Gap, LatencySummary, Migration, SchedPolicy, WorkSpec, WorkType, WorkerExit, WorkerReport,
 };
+use ktstr_wire::GuestMsg;
 
 use super::*;
 use crate::qemu::accel::Accel;
@@ -495,7 +495,7 @@ fn a_scheduler_that_leaves_mid_scenario_is_reported_once_not_per_assertion() {
     let detach = vec![
         ev(GuestMsg::Scenario(Box::new(released(1, &[0, 1, 2, 3])))),
         ev(GuestMsg::SchedulerExited {
-            exit: ktstr_guest::wire::ExitStatus::Exited { code: 0 },
+            exit: ktstr_wire::ExitStatus::Exited { code: 0 },
             requested: true,
             uptime_ms: 0,
         }),

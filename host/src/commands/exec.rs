@@ -12,7 +12,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
-use ktstr_guest::wire::ExitStatus;
+use ktstr_wire::ExitStatus;
 
 use super::{CommandError, VmArgs};
 use crate::cache_dir::CacheDir;

@@ -12,7 +12,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::Args;
-use ktstr_guest::wire::{GuestMsg, Stream};
+use ktstr_wire::{GuestMsg, Stream};
 use nix::sys::termios::{tcgetattr, tcsetattr, SetArg};
 
 use super::exec::ship_busybox;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ktstr_guest::workload::{WorkerExit, WorkerReport};
+use ktstr_wire::workload::{WorkerExit, WorkerReport};
 use serde::Serialize;
 
 use crate::report::RunResult;
@@ -175,7 +175,7 @@ fn plain(workers: &[WorkerReport], vcpus: u32) -> Vec<Metric> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ktstr_guest::workload::Gap;
+    use ktstr_wire::workload::Gap;
 
     fn worker(group: u32, work_type: &str, units: u64, cpu_ms: u64) -> WorkerReport {
         WorkerReport {

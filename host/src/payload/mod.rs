@@ -13,7 +13,7 @@ pub mod result;
 
 use std::time::Duration;
 
-use ktstr_guest::wire::PayloadConfig;
+use ktstr_wire::PayloadConfig;
 
 use crate::run::plan::{Include, RunPlan};
 pub use locate::{locate, Located};

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ktstr_guest::wire::{ExitStatus, GuestMsg, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, Stream};
 use serde::Serialize;
 
 use super::PayloadPlan;
@@ -212,7 +212,7 @@ mod tests {
     use super::*;
     use crate::run::events::Event;
     use crate::verdict::Outcome;
-    use ktstr_guest::wire::PayloadConfig;
+    use ktstr_wire::PayloadConfig;
 
     fn plan(name: &str, check_exit: bool) -> PayloadPlan {
         PayloadPlan {

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use ktstr_guest::wire::PORT_NAME;
+use ktstr_wire::PORT_NAME;
 
 use super::accel::Accel;
 

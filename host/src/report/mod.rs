@@ -7,9 +7,9 @@ mod timeline;
 
 use std::path::PathBuf;
 
-use ktstr_guest::topology::Topology;
-use ktstr_guest::wire::GuestMsg;
-use ktstr_guest::workload::WorkerReport;
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::WorkerReport;
+use ktstr_wire::GuestMsg;
 use serde::Serialize;
 
 use crate::qemu::accel::AccelChoice;

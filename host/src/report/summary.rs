@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use ktstr_guest::workload::{WorkerExit, WorkerReport};
+use ktstr_wire::workload::{WorkerExit, WorkerReport};
 
 use super::RunResult;
 use crate::verdict::Outcome;

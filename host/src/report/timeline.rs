@@ -1,6 +1,6 @@
 //! When each phase of a run ended, on the host clock and the guest's.
 
-use ktstr_guest::wire::{GuestMsg, Phase};
+use ktstr_wire::{GuestMsg, Phase};
 use serde::Serialize;
 
 use crate::run::events::{Event, TimedEvent};

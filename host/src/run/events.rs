@@ -4,7 +4,7 @@
 //! report are consumers, so a verdict is tested from a hand-made
 //! `Vec<TimedEvent>` without booting anything.
 
-use ktstr_guest::wire::GuestMsg;
+use ktstr_wire::GuestMsg;
 use serde::Serialize;
 
 use crate::qemu::process::QemuExit;

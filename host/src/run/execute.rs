@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use ktstr_guest::wire::{GuestMsg, RunConfig, SchedulerConfig, Stream, PROTOCOL_VERSION};
+use ktstr_wire::{GuestMsg, RunConfig, SchedulerConfig, Stream, PROTOCOL_VERSION};
 
 use super::artifacts::{self, Artifacts, ArtifactsError};
 use super::events::{Event, TimedEvent};
@@ -264,11 +264,11 @@ impl Progress {
                     format!("scheduler attached (ops {ops})")
                 }
                 GuestMsg::Phase {
-                    phase: ktstr_guest::wire::Phase::WorkloadStarted,
+                    phase: ktstr_wire::Phase::WorkloadStarted,
                     ..
                 } => "workload started".into(),
                 GuestMsg::Phase {
-                    phase: ktstr_guest::wire::Phase::WorkloadStopped,
+                    phase: ktstr_wire::Phase::WorkloadStopped,
                     ..
                 } => "workload stopped".into(),
                 GuestMsg::SchedulerExited {

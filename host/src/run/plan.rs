@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ktstr_guest::wire::Fault;
-use ktstr_guest::workload::{WorkSpec, WorkType, WorkloadConfig};
+use ktstr_wire::workload::{WorkSpec, WorkType, WorkloadConfig};
+use ktstr_wire::Fault;
 
 use crate::cache_dir::CacheDir;
 use crate::kernel::resolve::{
@@ -209,11 +209,7 @@ fn check_faults(faults: &[Fault], duration_ms: u64, scheduler: bool) -> Result<(
     for &fault in faults {
         let why = if fault.after_ms >= duration_ms {
             format!("it would fire after the {duration_ms} ms workload ended; inject earlier or raise --duration")
-        } else if matches!(
-            fault.kind,
-            ktstr_guest::wire::FaultKind::KillScheduler { .. }
-        ) && !scheduler
-        {
+        } else if matches!(fault.kind, ktstr_wire::FaultKind::KillScheduler { .. }) && !scheduler {
             "there is no scheduler to kill: add --scheduler".to_string()
         } else {
             continue;

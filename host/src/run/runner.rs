@@ -13,8 +13,8 @@ use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use ktstr_guest::wire::codec::Decoder;
-use ktstr_guest::wire::GuestMsg;
+use ktstr_wire::codec::Decoder;
+use ktstr_wire::GuestMsg;
 
 use super::artifacts::{self, Artifacts};
 use super::events::{Event, TimedEvent};

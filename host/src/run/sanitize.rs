@@ -5,9 +5,9 @@
 //! own caps), so a hostile or corrupted guest cannot turn 256 MiB of
 //! `[0,0,...]` into gigabytes of reports, or feed quadratic checks.
 
-use ktstr_guest::topology::Topology;
-use ktstr_guest::wire::GuestMsg;
-use ktstr_guest::workload::{WorkerReport, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG, MAX_TRACE};
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::{WorkerReport, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG, MAX_TRACE};
+use ktstr_wire::GuestMsg;
 
 /// Most CPUs or NUMA nodes any list may name (QEMU's x86 limit is far lower).
 pub const MAX_CPUS: usize = 4096;

@@ -17,7 +17,8 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
-use ktstr_guest::steps::{CgroupDef, Millis, ScenarioSpec, Step};
+use ktstr_wire::scenario::{CgroupDef, ScenarioSpec, Step};
+use ktstr_wire::Millis;
 
 use crate::assert::Thresholds;
 pub use parse::{line_col, Format, Location, SyntaxError};
@@ -92,7 +93,7 @@ pub fn load(arg: &str) -> Result<Loaded, ScenarioError> {
     if !path.exists() && !arg.contains('/') && !arg.contains('.') {
         return Err(ScenarioError::NotFound {
             name: arg.into(),
-            hint: ktstr_guest::steps::suggest(arg, &canned::names()),
+            hint: ktstr_wire::suggest(arg, &canned::names()),
             list: canned::names().join(", "),
         });
     }
@@ -167,7 +168,7 @@ pub struct ScenarioPlan {
 pub fn plan_all(
     names: &[String],
     asserts: &[String],
-    topo: &ktstr_guest::topology::Topology,
+    topo: &ktstr_wire::topology::Topology,
     accel: crate::qemu::accel::Accel,
 ) -> Result<Vec<ScenarioPlan>, ScenarioError> {
     let cli = Thresholds::from_args(asserts)?;

@@ -99,5 +99,5 @@ fn hint(message: &str) -> String {
         return String::new();
     };
     let valid: Vec<&str> = after.split('`').skip(1).step_by(2).collect();
-    ktstr_guest::steps::suggest(name, &valid)
+    ktstr_wire::suggest(name, &valid)
 }

@@ -3,7 +3,7 @@ use crate::assert::Thresholds;
 use crate::qemu::accel::Accel;
 use crate::topology::TopologySpec;
 
-fn topo(spec: &str) -> ktstr_guest::topology::Topology {
+fn topo(spec: &str) -> ktstr_wire::topology::Topology {
     TopologySpec::parse(spec)
         .unwrap()
         .validate(None)

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use ktstr_guest::steps::{CgroupDef, CpusetSpec, Op};
-use ktstr_guest::topology::Topology;
-use ktstr_guest::workload::WorkloadConfig;
+use ktstr_wire::scenario::{CgroupDef, CpusetSpec, Op};
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::WorkloadConfig;
 
 use super::ScenarioFile;
 
@@ -58,7 +58,7 @@ impl ScenarioFile {
                         format!(
                             "{} names cgroup {name:?}, which does not exist at this step{}; cgroups now: {}",
                             op.name(),
-                            ktstr_guest::steps::suggest(name, &names),
+                            ktstr_wire::suggest(name, &names),
                             if names.is_empty() { "none".into() } else { names.join(", ") }
                         ),
                     ))
@@ -188,7 +188,7 @@ fn check_def(def: &CgroupDef, at: &str, live: &BTreeSet<String>) -> Result<(), C
     check_workers(&def.workers, &format!("{at}.workers"))
 }
 
-fn check_workers(workers: &[ktstr_guest::workload::WorkSpec], at: &str) -> Result<(), CheckError> {
+fn check_workers(workers: &[ktstr_wire::workload::WorkSpec], at: &str) -> Result<(), CheckError> {
     if let Some(i) = workers.iter().position(|w| !w.cgroup.is_empty()) {
         return Err(err(
             format!("{at}[{i}].cgroup"),

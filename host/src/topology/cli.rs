@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 
 use anyhow::Context;
-use ktstr_guest::topology::format_cpu_list;
+use ktstr_wire::topology::format_cpu_list;
 use serde::Serialize;
 
 use super::presets::{self, Preset};

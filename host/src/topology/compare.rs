@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use ktstr_guest::topology::{format_cpu_list, NumaNode, Topology};
+use ktstr_wire::topology::{format_cpu_list, NumaNode, Topology};
 
 /// Share of a node's requested memory the guest may not show. Measured
 /// (QEMU 7.2, the minimal kernel): node 0 of 128 MiB shows 107 MiB (-16%,

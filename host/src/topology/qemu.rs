@@ -15,7 +15,7 @@
 
 use std::ffi::OsString;
 
-use ktstr_guest::topology::{format_cpu_list, NumaNode, Topology};
+use ktstr_wire::topology::{format_cpu_list, NumaNode, Topology};
 
 use super::spec::{TopologyPlan, TopologySpec};
 

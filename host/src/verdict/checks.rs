@@ -1,8 +1,8 @@
 //! The individual checks behind [`super::judge`]. Each reads the [`Facts`]
 //! digest of the events and returns findings.
 
-use ktstr_guest::wire::{ExitStatus, Stream};
-use ktstr_guest::workload::WorkerExit;
+use ktstr_wire::workload::WorkerExit;
+use ktstr_wire::{ExitStatus, Stream};
 
 use super::facts::{digest, Facts, SchedExit};
 use super::kernel_log::{self, NORMAL_UNREGISTER};

@@ -1,8 +1,8 @@
 //! The events of a run, sorted by kind, for the checks to read.
 
-use ktstr_guest::topology::Topology;
-use ktstr_guest::wire::{ExitStatus, GuestMsg, Phase, Stream};
-use ktstr_guest::workload::WorkerReport;
+use ktstr_wire::topology::Topology;
+use ktstr_wire::workload::WorkerReport;
+use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stream};
 
 use super::JudgeInput;
 use crate::qemu::process::QemuExit;

@@ -12,7 +12,7 @@ pub mod kernel_log;
 #[cfg(test)]
 mod tests;
 
-use ktstr_guest::topology::Topology;
+use ktstr_wire::topology::Topology;
 use serde::Serialize;
 
 use crate::run::events::TimedEvent;

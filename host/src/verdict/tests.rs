@@ -1,7 +1,7 @@
 //! The verdict from hand-made event lists: no VM needed.
 
-use ktstr_guest::wire::{ExitStatus, GuestMsg, Phase, Stream};
-use ktstr_guest::workload::{WorkerExit, WorkerReport};
+use ktstr_wire::workload::{WorkerExit, WorkerReport};
+use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stream};
 
 use super::*;
 use crate::qemu::process::QemuExit;

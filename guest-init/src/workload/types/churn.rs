@@ -5,7 +5,8 @@ use super::sync::spin_for;
 use super::Ctx;
 use crate::workload::affinity::{set_thread_affinity, thread_affinity};
 use crate::workload::measure::Meter;
-use crate::workload::policy::{apply_nice, apply_sched_policy, current_nice, SchedPolicy};
+use crate::workload::policy::{apply_nice, apply_sched_policy, current_nice};
+use ktstr_wire::workload::SchedPolicy;
 
 /// Forks a child that `_exit`s at once, then reaps it; one fork = one unit.
 pub(super) fn fork_exit(ctx: &mut Ctx<'_>, m: &mut Meter<'_>) {

@@ -3,7 +3,8 @@
 use super::sync::{sched_yield, spin_for, spin_units, timed_sleep};
 use super::Ctx;
 use crate::workload::measure::Meter;
-use crate::workload::policy::{apply_sched_policy, SchedPolicy};
+use crate::workload::policy::apply_sched_policy;
+use ktstr_wire::workload::SchedPolicy;
 
 /// Pure computation; a checkpoint every calibrated batch.
 pub(super) fn spin_wait(ctx: &mut Ctx<'_>, m: &mut Meter<'_>) {

@@ -6,7 +6,7 @@ use super::sync::{sched_yield, spin_for, timed_sleep};
 use super::Ctx;
 use crate::workload::measure::Meter;
 use crate::workload::shared::now_ns;
-use crate::workload::work_type::Phase;
+use ktstr_wire::workload::Phase;
 
 /// A private, already-unlinked file in the plan's I/O directory.
 #[derive(Debug)]

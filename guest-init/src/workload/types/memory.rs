@@ -3,8 +3,9 @@
 use super::sync::{sched_yield, spin_for};
 use super::Ctx;
 use crate::workload::measure::Meter;
-use crate::workload::policy::{apply_mem_policy, MemPolicy, MpolFlags};
+use crate::workload::policy::apply_mem_policy;
 use crate::workload::shared::now_ns;
+use ktstr_wire::workload::{MemPolicy, MpolFlags};
 
 /// Touches per checkpoint in a cache walk: a touch costs 1-100 ns, so a
 /// checkpoint lands every few to few hundred microseconds.

@@ -14,10 +14,10 @@ mod sync;
 
 use super::measure::Meter;
 use super::plan::WorkerPlan;
-use super::report::MAX_TRACE;
 use super::rng::Rng;
 use super::shared::Shared;
-use super::work_type::WorkType;
+use ktstr_wire::workload::WorkType;
+use ktstr_wire::workload::MAX_TRACE;
 
 /// Longest a worker blocks before re-checking the stop flag.
 pub(crate) const STOP_POLL_MS: u64 = 10;

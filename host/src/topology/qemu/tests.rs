@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use ktstr_guest::topology::parse_cpu_list;
+use ktstr_wire::topology::parse_cpu_list;
 
 use super::super::presets;
 use super::*;

@@ -50,15 +50,16 @@ impl FromStr for Fault {
             why: why.to_string(),
         };
         let (kind, delay) = s.split_once('@').ok_or_else(|| err("no @DELAY"))?;
-        let after_ms =
-            parse_ms(delay).ok_or_else(|| err("the delay is not a duration like 500ms or 2s"))?;
+        let after_ms = crate::duration::parse_duration(delay)
+            .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
+            .map_err(|why| err(&format!("the delay: {why}")))?;
         let kind = match kind.split_once(':') {
             _ if kind == "hang" => FaultKind::Hang,
             _ if kind == "kill-scheduler" => FaultKind::KillScheduler {
                 signal: libc::SIGKILL,
             },
             Some(("kill-scheduler", sig)) => FaultKind::KillScheduler {
-                signal: parse_signal(sig).ok_or_else(|| err("unknown signal"))?,
+                signal: crate::signal::parse_signal(sig).ok_or_else(|| err("unknown signal"))?,
             },
             _ => match kind
                 .strip_prefix("sysrq-")
@@ -79,42 +80,13 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             FaultKind::KillScheduler { signal } => {
-                write!(f, "kill-scheduler:{}", signal_name(signal))?
+                write!(f, "kill-scheduler:{}", crate::signal::signal_name(signal))?
             }
             FaultKind::Sysrq { key } => write!(f, "sysrq-{key}")?,
             FaultKind::Hang => write!(f, "hang")?,
         }
         write!(f, "@{}ms", self.after_ms)
     }
-}
-
-/// `250ms`, `2s`, `1.5s` -> milliseconds.
-fn parse_ms(s: &str) -> Option<u64> {
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms.parse().ok();
-    }
-    let secs: f64 = s.strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as u64)
-}
-
-fn parse_signal(s: &str) -> Option<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).ok().map(|_| n);
-    }
-    let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") {
-        name
-    } else {
-        format!("SIG{name}")
-    };
-    name.parse::<nix::sys::signal::Signal>()
-        .ok()
-        .map(|sig| sig as i32)
-}
-
-fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal)
-        .map_or_else(|_| signal.to_string(), |s| s.as_str().to_string())
 }
 
 #[cfg(test)]
@@ -157,6 +129,7 @@ mod tests {
             ),
             ("sysrq-c@2s", Some((2000, FaultKind::Sysrq { key: 'c' }))),
             ("hang@1s", Some((1000, FaultKind::Hang))),
+            ("hang@1m", Some((60_000, FaultKind::Hang))),
             ("hang", None),
             ("hang@soon", None),
             ("hang@-1s", None),

@@ -1,5 +1,5 @@
 //! What the guest tells the host while it runs a scenario
-//! ([`crate::wire::GuestMsg::Scenario`]). The host splits the message
+//! ([`crate::GuestMsg::Scenario`]). The host splits the message
 //! stream per scenario at `Started`/`Ended`, and checks placement against
 //! the `allowed` CPUs each mark records: worker migration times are
 //! relative to their group's release, so every mark carries

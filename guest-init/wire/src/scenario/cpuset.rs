@@ -10,7 +10,6 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::topology::{format_cpu_list, parse_cpu_list, Topology};
-use crate::workload::online_cpus;
 
 /// Which CPUs a cgroup (or an affinity op) gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +56,7 @@ pub enum CpusetError {
 impl CpusetSpec {
     /// The sorted CPUs this spec names on `topo`.
     pub fn resolve(&self, topo: &Topology) -> Result<Vec<u32>, CpusetError> {
-        let online = online_cpus(topo);
+        let online = topo.cpus.clone();
         let n = online.len();
         let cpus = match self {
             CpusetSpec::Llc(i) => topo.llcs.get(*i).cloned().ok_or(CpusetError::NoSuchLlc {
@@ -200,7 +199,7 @@ impl std::str::FromStr for CpusetSpec {
             ("overlap", _) => Err(bad("(index, of, frac)")),
             _ => Err(format!(
                 "cpuset {t:?}: unknown kind {name:?}{}; expected one of {}",
-                crate::steps::suggest(name, CPUSET_KINDS),
+                crate::suggest(name, CPUSET_KINDS),
                 CPUSET_KINDS.join(", ")
             )),
         }

@@ -7,20 +7,22 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::UnitResources;
-
 /// What a worker does in its loop.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkType {
     /// Burn CPU without blocking.
     #[default]
+    #[serde(alias = "SpinWait")]
     SpinWait,
     /// Short spins, each followed by `sched_yield()`.
+    #[serde(alias = "YieldHeavy")]
     YieldHeavy,
     /// Spin, yield, and now and then a short sleep.
+    #[serde(alias = "Mixed")]
     Mixed,
     /// Spin `burst_us`, sleep `sleep_us`, repeat. Wake latency = oversleep.
+    #[serde(alias = "Bursty")]
     Bursty {
         #[serde(default = "d_1000")]
         burst_us: u64,
@@ -29,23 +31,29 @@ pub enum WorkType {
     },
     /// Random short sleeps (10 us - 1 ms) with almost no work: CPUs keep
     /// going idle and waking.
+    #[serde(alias = "IdleChurn")]
     IdleChurn,
     /// Pairs bouncing a timestamp through two pipes.
+    #[serde(alias = "PipeIo")]
     PipeIo,
     /// Pairs handing a turn back and forth through a futex.
+    #[serde(alias = "FutexPingPong")]
     FutexPingPong,
     /// One waker and `fan_out` waiters woken together; the waker waits
     /// until all are done.
+    #[serde(alias = "FutexFanOut")]
     FutexFanOut {
         #[serde(default = "d_4")]
         fan_out: u32,
     },
     /// Like `futex_fan_out`, with a CPU batch per woken waiter.
+    #[serde(alias = "FanOutCompute")]
     FanOutCompute {
         #[serde(default = "d_4")]
         fan_out: u32,
     },
     /// Walk a `size_kib` buffer with `stride` bytes between touches.
+    #[serde(alias = "CachePressure")]
     CachePressure {
         #[serde(default = "d_1024")]
         size_kib: u64,
@@ -53,32 +61,40 @@ pub enum WorkType {
         stride: u64,
     },
     /// One cache walk, then `sched_yield()`.
+    #[serde(alias = "CacheYield")]
     CacheYield {
         #[serde(default = "d_256")]
         size_kib: u64,
     },
     /// Pairs exchanging pipe messages, each walking its buffer in between.
+    #[serde(alias = "CachePipe")]
     CachePipe {
         #[serde(default = "d_256")]
         size_kib: u64,
     },
     /// Write `size_kib` to a private file and `fdatasync` it, repeat.
+    #[serde(alias = "IoSyncWrite")]
     IoSyncWrite {
         #[serde(default = "d_4")]
         size_kib: u32,
     },
     /// Phases run in order, cycling.
+    #[serde(alias = "Sequence")]
     Sequence {
         #[serde(default = "default_phases")]
         phases: Vec<Phase>,
     },
     /// Fork a child that exits at once; reap it; repeat.
+    #[serde(alias = "ForkExit")]
     ForkExit,
     /// Churn: pin to a random allowed CPU every iteration.
+    #[serde(alias = "AffinityChurn")]
     AffinityChurn,
     /// Churn: switch to a random scheduling class every iteration.
+    #[serde(alias = "PolicyChurn")]
     PolicyChurn,
     /// Sweep: nice `from`..=`to` in order, `step_ms` of spinning at each.
+    #[serde(alias = "NiceSweep")]
     NiceSweep {
         #[serde(default)]
         from: i32,
@@ -88,12 +104,14 @@ pub enum WorkType {
         step_ms: u64,
     },
     /// Map, touch and unmap `size_kib` of anonymous memory, repeat.
+    #[serde(alias = "PageFaultChurn")]
     PageFaultChurn {
         #[serde(default = "d_1024")]
         size_kib: u64,
     },
     /// Sweep: bind a fresh `size_kib` working set to each NUMA node in
     /// turn, `step_ms` at each.
+    #[serde(alias = "NumaWorkingSetSweep")]
     NumaWorkingSetSweep {
         #[serde(default = "d_1024")]
         size_kib: u64,
@@ -101,25 +119,30 @@ pub enum WorkType {
         step_ms: u64,
     },
     /// `contenders` workers sharing one futex mutex.
+    #[serde(alias = "MutexContention")]
     MutexContention {
         #[serde(default = "d_4")]
         contenders: u32,
     },
     /// A token passed around a ring of `depth` workers.
+    #[serde(alias = "WakeChain")]
     WakeChain {
         #[serde(default = "d_4")]
         depth: u32,
     },
     /// One waker releases `waiters` workers at once every millisecond.
+    #[serde(alias = "ThunderingHerd")]
     ThunderingHerd {
         #[serde(default = "d_8")]
         waiters: u32,
     },
     /// 100 us timer wake-ups each followed by a 20 us spin: a storm of
     /// wake-up preemptions for whatever else runs.
+    #[serde(alias = "PreemptStorm")]
     PreemptStorm,
     /// `SCHED_FIFO` spinner (`run_us` on, `sleep_us` off) that starves the
     /// fair/ext class on its CPU; needs CAP_SYS_NICE.
+    #[serde(alias = "RtStarvation")]
     RtStarvation {
         #[serde(default = "d_50000")]
         run_us: u64,
@@ -239,6 +262,16 @@ pub struct UnknownWorkType {
     pub suggestion: &'static str,
 }
 
+/// Pipes, futex words and 64-bit cells one cooperating unit (a pair, a
+/// fan-out group) shares; declared per work type beside it, so the engine
+/// only allocates what [`WorkType::unit_resources`] says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnitResources {
+    pub pipes: usize,
+    pub words: usize,
+    pub cells: usize,
+}
+
 impl WorkType {
     /// The name used on the command line and in reports.
     pub fn name(&self) -> &'static str {
@@ -272,9 +305,9 @@ impl WorkType {
     }
 
     /// The work type called `name`, with default parameters. Accepts `-`
-    /// for `_` and any case.
+    /// for `_`, any case, and ktstr's CamelCase (`PipeIo` = `pipe_io`).
     pub fn from_name(name: &str) -> Result<WorkType, UnknownWorkType> {
-        let norm = name.trim().to_ascii_lowercase().replace('-', "_");
+        let norm = snake_case(name.trim()).replace('-', "_");
         if ALL_NAMES.contains(&norm.as_str()) {
             // Every name deserializes with its defaults.
             let json = format!(r#"{{"type":"{norm}"}}"#);
@@ -309,7 +342,7 @@ impl WorkType {
     }
 
     /// Pipes and shared cells one unit of this type needs.
-    pub(crate) fn unit_resources(&self) -> UnitResources {
+    pub fn unit_resources(&self) -> UnitResources {
         let n = self.group_size() as usize;
         match self {
             WorkType::PipeIo | WorkType::CachePipe { .. } => UnitResources {
@@ -347,7 +380,7 @@ impl WorkType {
     }
 
     /// A description of the first bad parameter, if any.
-    pub(crate) fn check_parameters(&self) -> Result<(), String> {
+    pub fn check_parameters(&self) -> Result<(), String> {
         let bad = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
         match self {
             WorkType::Bursty { burst_us, .. } => bad(*burst_us > 0, "burst_us must be > 0"),
@@ -396,4 +429,19 @@ impl WorkType {
             _ => Ok(()),
         }
     }
+}
+
+/// `PipeIo` -> `pipe_io`; names without an upper-case letter after a lower
+/// one are only lower-cased (`SPIN_WAIT`, `spin-wait` stay one word each).
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }

@@ -30,7 +30,7 @@ pub struct RunConfig {
     pub faults: Vec<Fault>,
     /// Scenarios run one after another instead of `workload` (when any).
     #[serde(default)]
-    pub scenarios: Vec<crate::steps::ScenarioSpec>,
+    pub scenarios: Vec<crate::scenario::ScenarioSpec>,
 }
 
 /// How to start and stop the scheduler under test.

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::ScenarioEvent;
 use crate::topology::Topology;
 use crate::workload::WorkerReport;
 
@@ -78,7 +79,7 @@ pub enum GuestMsg {
     /// A fault from [`RunConfig::faults`](super::RunConfig) is being injected now.
     FaultInjected { fault: String, uptime_ms: u64 },
     /// A point in a scenario's execution (start, release, step, end).
-    Scenario(Box<crate::steps::ScenarioEvent>),
+    Scenario(Box<ScenarioEvent>),
     /// Something in the guest harness failed. `stage` names what it was doing.
     Error { stage: String, message: String },
     /// A forwarded log hit its cap and later lines of it were not sent
@@ -134,19 +135,6 @@ impl ExitStatus {
     pub fn success(&self) -> bool {
         matches!(self, ExitStatus::Exited { code: 0 })
     }
-
-    /// From a `waitpid` status.
-    pub fn from_wait(status: nix::sys::wait::WaitStatus) -> Option<ExitStatus> {
-        use nix::sys::wait::WaitStatus;
-        match status {
-            WaitStatus::Exited(_, code) => Some(ExitStatus::Exited { code }),
-            WaitStatus::Signaled(_, sig, core_dumped) => Some(ExitStatus::Signaled {
-                signal: sig as i32,
-                core_dumped,
-            }),
-            _ => None,
-        }
-    }
 }
 
 impl From<std::process::ExitStatus> for ExitStatus {
@@ -171,10 +159,7 @@ impl std::fmt::Display for ExitStatus {
                 signal,
                 core_dumped,
             } => {
-                let name = nix::sys::signal::Signal::try_from(*signal)
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_else(|_| format!("signal {signal}"));
-                write!(f, "killed by {name}")?;
+                write!(f, "killed by {}", crate::signal::signal_name(*signal))?;
                 if *core_dumped {
                     write!(f, " (core dumped)")?;
                 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cpuset::CpusetSpec;
-use super::millis::Millis;
+use crate::duration::Millis;
 use crate::workload::WorkSpec;
 
 /// One scenario as the guest runs it.

@@ -1,7 +1,7 @@
 use std::io::Cursor;
 
 use super::*;
-use crate::wire::{ExitStatus, GuestMsg, Phase, Stream};
+use crate::{ExitStatus, GuestMsg, Phase, Stream};
 
 fn decode_all(input: &[u8], max_line: usize, max_msgs: usize) -> Vec<Decoded<GuestMsg>> {
     let mut d = Decoder::with_limits(Cursor::new(input.to_vec()), max_line, max_msgs);

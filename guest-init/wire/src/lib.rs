@@ -1,4 +1,8 @@
-//! The wire protocol between the host (`ktstr-vm`) and the guest init.
+//! What crosses the VM boundary between the host (`ktstr-vm`) and the guest
+//! init, in one data-only crate both sides depend on: the messages and the
+//! run config, and the model they carry ([`workload`], [`scenario`],
+//! [`topology`], durations). No process, file or syscall code lives here, so
+//! the host decodes the guest's stream without linking the guest's engine.
 //!
 //! Direction and sequence:
 //! 1. Host -> guest, once, before boot: a [`RunConfig`] as JSON at
@@ -15,10 +19,16 @@
 //! [`codec::ProtocolError`] instead of a panic.
 
 pub mod codec;
+pub mod duration;
 mod fault;
 mod message;
 mod run_config;
+pub mod scenario;
+pub mod signal;
+pub mod topology;
+pub mod workload;
 
+pub use duration::{parse_duration, Millis};
 pub use fault::*;
 pub use message::*;
 pub use run_config::*;
@@ -41,3 +51,19 @@ pub const MAX_MESSAGES: usize = 200_000;
 
 /// Most bytes the host accepts from one run (all lines together).
 pub const MAX_STREAM_BYTES: u64 = 256 << 20;
+
+/// ` (did you mean "x"?)` when one of `valid` is close to `name` (a typo:
+/// few edits, or a similar spelling), else "". Both sides name things the
+/// user typed: scenario files on the host, cpuset kinds in the model.
+pub fn suggest(name: &str, valid: &[&str]) -> String {
+    let close = |v: &str| {
+        let edits = strsim::damerau_levenshtein(name, v);
+        edits <= (v.len() / 3).max(1) || strsim::jaro_winkler(name, v) > 0.85
+    };
+    valid
+        .iter()
+        .filter(|v| close(v))
+        .min_by_key(|v| strsim::damerau_levenshtein(name, v))
+        .map(|v| format!(" (did you mean {v:?}?)"))
+        .unwrap_or_default()
+}

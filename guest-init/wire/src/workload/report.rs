@@ -1,4 +1,4 @@
-//! What one worker measured. Sent to the host as [`crate::wire::GuestMsg::Worker`].
+//! What one worker measured. Sent to the host as [`crate::GuestMsg::Worker`].
 
 use serde::{Deserialize, Serialize};
 
