@@ -103,12 +103,12 @@ fn background_payload_is_stopped_not_failed() {
 
 #[test]
 fn payload_env_cgroup_and_timeout_through_the_library() {
+    use ktstr_vm::args::VmOpts;
     use ktstr_vm::cache_dir::CacheDir;
-    use ktstr_vm::cli::VmOpts;
     use ktstr_vm::payload::PayloadSpec;
+    use ktstr_vm::plan::{Mode, RunPlan, RunRequest};
     use ktstr_vm::qemu::accel::AccelRequest;
     use ktstr_vm::run::execute::{execute, RunOptions};
-    use ktstr_vm::run::plan::RunPlan;
     use ktstr_wire::ExitStatus;
 
     let cache = CacheDir::resolve(None).unwrap();
@@ -124,21 +124,23 @@ fn payload_env_cgroup_and_timeout_through_the_library() {
         append: None,
         artifacts: Some(artifacts("payload-library")),
     };
-    let mut plan = RunPlan::new(&vm.request(Vec::new(), Duration::from_secs(30)), &cache).unwrap();
     // dash (the host's sh) has no cat: builtins only.
-    plan.workload.groups.clear();
     let probe = "echo \"FOO=$FOO\"; read -r cg < /proc/self/cgroup; echo \"$cg\"; sleep 3";
-    plan.add_payloads(&[
-        PayloadSpec::new("sh")
-            .args(["-c", probe])
-            .env("FOO", "a b")
-            .cgroup("payloads/probe")
-            .foreground(true),
-        PayloadSpec::new("sleep")
-            .args(["60"])
-            .timeout(Duration::from_secs(1)),
-    ])
-    .unwrap();
+    let req = RunRequest {
+        workers: Some(0),
+        payloads: vec![
+            PayloadSpec::new("sh")
+                .args(["-c", probe])
+                .env("FOO", "a b")
+                .cgroup("payloads/probe")
+                .foreground(true),
+            PayloadSpec::new("sleep")
+                .args(["60"])
+                .timeout(Duration::from_secs(1)),
+        ],
+        ..vm.request(Mode::Workload, Vec::new(), Duration::from_secs(30))
+    };
+    let plan = RunPlan::new(&req, &cache).unwrap();
     let opts = RunOptions {
         quiet: true,
         ..Default::default()

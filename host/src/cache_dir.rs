@@ -15,6 +15,12 @@ pub enum CacheDirError {
     NoHome,
 }
 
+impl crate::exit::ExitClass for CacheDirError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Environment
+    }
+}
+
 /// The resolved cache root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheDir {

@@ -1,11 +1,13 @@
-//! Exit codes, decided in one place, designed for `git bisect run`:
-//! 0 = good, 1 = bad, 125 = skip this commit, and >127 aborts the bisect
-//! (a usage or environment problem must not be mistaken for "bad").
-
-use crate::verdict::Outcome;
+//! Exit codes, designed for `git bisect run`: 0 = good, 1 = bad, 125 = skip
+//! this commit, and >127 aborts the bisect (a usage or environment problem
+//! must not be mistaken for "bad").
+//!
+//! Every error type says which class it is through [`ExitClass`], so the
+//! code of an error is decided where the error is defined; a type without
+//! a class cannot reach `main` (see [`crate::error::Error`]).
 
 /// The codes ktstr-vm exits with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExitCode {
     /// The scheduler and kernel passed every check.
@@ -29,15 +31,32 @@ impl ExitCode {
         self as i32
     }
 
-    /// From a verdict outcome.
-    pub fn from_outcome(outcome: Outcome, interrupted: bool) -> ExitCode {
-        match outcome {
-            Outcome::Fail => ExitCode::Fail,
-            Outcome::Inconclusive if interrupted => ExitCode::Interrupted,
-            Outcome::Inconclusive => ExitCode::CannotTest,
-            Outcome::Pass | Outcome::Skip => ExitCode::Pass,
+    /// The worse of two codes when several runs make one answer (a
+    /// repeated run, a matrix): a failure outranks "cannot test", which
+    /// outranks a pass; anything that aborts a bisect outranks them all.
+    pub fn worst(self, other: ExitCode) -> ExitCode {
+        fn rank(c: ExitCode) -> u8 {
+            match c {
+                ExitCode::Pass => 0,
+                ExitCode::CannotTest => 1,
+                ExitCode::Fail => 2,
+                ExitCode::Interrupted => 3,
+                ExitCode::Usage => 4,
+                ExitCode::Environment => 5,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
         }
     }
+}
+
+/// An error that knows which [`ExitCode`] it means. Implemented next to
+/// every error type; `?` into [`crate::error::Error`] requires it.
+pub trait ExitClass {
+    fn exit_code(&self) -> ExitCode;
 }
 
 /// The help text's table, also used by the README.
@@ -50,71 +69,24 @@ Exit codes (for scripts and `git bisect run`):
   130  interrupted
   131  environment error (QEMU missing, KVM unusable, cache unwritable): a bisect aborts";
 
-/// The exit code for an error that stopped a command before a verdict.
-pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
-    use crate::guest_image::GuestImageError;
-    use crate::run::execute::ExecuteError;
-    use crate::run::plan::PlanError;
-    use crate::run::runner::RunError;
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<PlanError>() {
-            return match e {
-                PlanError::Kernel(_)
-                | PlanError::NotAKernel { .. }
-                | PlanError::NoSchedExt { .. }
-                | PlanError::SchedulerNotFound { .. } => ExitCode::CannotTest,
-                PlanError::Accel(_) => ExitCode::Environment,
-                PlanError::Topology(_)
-                | PlanError::Cmdline(_)
-                | PlanError::Include(..)
-                | PlanError::Workload(_)
-                | PlanError::Inject { .. }
-                | PlanError::Scenario(_) => ExitCode::Usage,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<ExecuteError>() {
-            return match e {
-                ExecuteError::Image(img) if img.is_scheduler_problem() => ExitCode::CannotTest,
-                ExecuteError::Image(GuestImageError::Include { .. }) => ExitCode::Usage,
-                _ => ExitCode::Environment,
-            };
-        }
-        if cause
-            .downcast_ref::<crate::payload::PayloadError>()
-            .is_some()
-        {
-            return ExitCode::Usage;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::commands::bisect::BisectError>() {
-            return match e {
-                crate::commands::bisect::BisectError::Git { .. } => ExitCode::Environment,
-                _ => ExitCode::Usage,
-            };
-        }
-        if cause.downcast_ref::<RunError>().is_some() {
-            return ExitCode::Environment;
-        }
-    }
-    ExitCode::Environment
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn outcome_mapping() {
-        assert_eq!(ExitCode::from_outcome(Outcome::Pass, false).code(), 0);
-        assert_eq!(ExitCode::from_outcome(Outcome::Fail, false).code(), 1);
-        assert_eq!(
-            ExitCode::from_outcome(Outcome::Inconclusive, false).code(),
-            125
-        );
-        assert_eq!(
-            ExitCode::from_outcome(Outcome::Inconclusive, true).code(),
-            130
-        );
+    fn bisect_meanings() {
         // Usage and environment errors must abort a bisect (> 127).
         assert!(ExitCode::Usage.code() > 127 && ExitCode::Environment.code() > 127);
+        assert_eq!(ExitCode::CannotTest.code(), 125);
+    }
+
+    #[test]
+    fn worst_of_several_runs() {
+        use ExitCode::*;
+        assert_eq!(Pass.worst(Fail), Fail);
+        assert_eq!(Fail.worst(CannotTest), Fail);
+        assert_eq!(CannotTest.worst(Pass), CannotTest);
+        assert_eq!(Fail.worst(Interrupted), Interrupted);
+        assert_eq!(Environment.worst(Usage), Environment);
     }
 }

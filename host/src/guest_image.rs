@@ -11,7 +11,7 @@ use std::time::Instant;
 use ktstr_initramfs::{concat, ArchiveError, BaseCache, CacheError, Format, Initramfs};
 use ktstr_wire::{RunConfig, RUN_CONFIG_PATH};
 
-use crate::run::plan::RunPlan;
+use crate::plan::RunPlan;
 
 /// Cached base archives kept (by last use).
 const KEEP_BASES: usize = 20;
@@ -36,11 +36,16 @@ pub enum GuestImageError {
     Cache(#[from] CacheError),
 }
 
-impl GuestImageError {
-    /// True when the scheduler binary itself is unusable (not ELF, a
-    /// library missing): the commit cannot be tested.
-    pub fn is_scheduler_problem(&self) -> bool {
-        matches!(self, GuestImageError::Scheduler { .. })
+impl crate::exit::ExitClass for GuestImageError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        use crate::exit::ExitCode;
+        match self {
+            // The scheduler binary itself is unusable (not ELF, a library
+            // missing): this commit cannot be tested.
+            GuestImageError::Scheduler { .. } => ExitCode::CannotTest,
+            GuestImageError::Include { .. } => ExitCode::Usage,
+            GuestImageError::Archive(_) | GuestImageError::Cache(_) => ExitCode::Environment,
+        }
     }
 }
 
@@ -62,14 +67,14 @@ pub fn build(
     let t = Instant::now();
     let mut base = Initramfs::new();
     base.add_init_bytes(crate::GUEST_INIT)?;
-    if let Some(s) = &plan.scheduler {
+    if let Some(s) = &plan.scheduler() {
         base.add_elf(&s.guest_path, &s.host_path)
             .map_err(|source| GuestImageError::Scheduler {
                 path: s.host_path.clone(),
                 source,
             })?;
     }
-    for inc in &plan.includes {
+    for inc in plan.includes() {
         base.add_include(&inc.guest, &inc.host)
             .map(drop)
             .map_err(|source| GuestImageError::Include {

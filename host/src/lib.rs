@@ -1,31 +1,43 @@
 //! ktstr-vm as a library, so integration tests drive the same code as the CLI.
 //!
-//! Data flows: [`kernel`] (build/resolve a kernel) -> [`guest_image`] (the
-//! initramfs for one run) -> [`qemu`] (boot it with a [`topology`]) ->
-//! [`run`] (stream guest messages into events) -> [`verdict`] (findings
-//! from the events) and [`assert`] (scenario assertions on the reports) ->
-//! [`report`], with [`exit`] deciding the process exit code.
+//! Data flows: [`plan`] (a validated run: [`kernel`], [`topology`],
+//! [`qemu`] accelerator, [`scenario`]s and [`payload`]s) -> [`guest_image`]
+//! (the initramfs) -> [`run`] (boot QEMU, stream the guest's messages into
+//! [`events`]) -> [`verdict`] (the one judge: health checks, [`assert`]ions
+//! and payloads make [`finding`]s) -> [`report`], with [`exit`] and
+//! [`error`] deciding the process exit code.
 //!
-//! What a run contains: [`scenario`] files, [`payload`] programs. Commands
-//! built on whole runs: [`commands`] (`exec`, `shell`, `bisect`) and
-//! [`compare`]. [`cli`] holds the flags they share.
+//! Commands built on runs: [`commands`] (`run`, `exec`, `shell`, `bisect`)
+//! and [`compare`]; [`cli`] assembles them, [`args`] holds the options they
+//! share. Modules are listed leaves first: each uses only those above it.
 
-pub mod assert;
+// Leaves: vocabulary and helpers.
 pub mod cache_dir;
-pub mod cli;
-pub mod commands;
-pub mod compare;
+pub mod error;
 pub mod exit;
+pub mod finding;
+pub mod include;
+pub mod which;
+// What a run is made of.
+pub mod assert;
+pub mod events;
 pub mod guest_image;
 pub mod kernel;
 pub mod payload;
+pub mod plan;
 pub mod qemu;
-pub mod report;
-pub mod run;
 pub mod scenario;
 pub mod topology;
+// Judging and reporting a run.
+pub mod report;
 pub mod verdict;
-pub mod which;
+// Running it.
+pub mod compare;
+pub mod run;
+// The command line.
+pub mod args;
+pub mod cli;
+pub mod commands;
 
 /// The static guest init, built by `build.rs` and embedded here.
 pub static GUEST_INIT: &[u8] = include_bytes!(env!("KTSTR_GUEST_INIT"));

@@ -1,16 +1,13 @@
-//! The `ktstr-vm` binary: parse, dispatch, print the error chain, and exit
-//! with the code [`ktstr_vm::exit`] decides.
+//! The `ktstr-vm` binary: parse, dispatch to the command, and exit with the
+//! code it decided, or print the error chain and exit with the error's
+//! class (see `ktstr_vm::exit` and `ktstr_vm::error`).
 
-use std::io::Write;
-
-use anyhow::Context;
 use clap::Parser;
 use ktstr_vm::cache_dir::CacheDir;
-use ktstr_vm::cli::{Cli, Command, RunArgs};
-use ktstr_vm::exit::{exit_code_for_error, ExitCode};
-use ktstr_vm::report::summary;
-use ktstr_vm::run::execute::{execute, RunOptions};
-use ktstr_vm::run::plan::RunPlan;
+use ktstr_vm::cli::{Cli, Command};
+use ktstr_vm::commands;
+use ktstr_vm::error::Result;
+use ktstr_vm::exit::ExitCode;
 
 fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
@@ -25,115 +22,38 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(code.code() as u8);
         }
     };
-    if let Some(Command::Exec(_) | Command::Shell(_)) = &cli.command {
-        return ktstr_vm::commands::main(cli);
-    }
-    let code = match dispatch(cli) {
-        Ok(code) => code,
+    match dispatch(cli) {
+        Ok(code) => std::process::ExitCode::from(code),
         Err(err) => {
-            let mut msg = format!("ktstr-vm: error: {err}");
-            for cause in err.chain().skip(1) {
-                // Errors that already quote their source would repeat it.
-                let text = cause.to_string();
-                if !msg.contains(&text) {
-                    msg.push_str(&format!("\n  caused by: {text}"));
-                }
-            }
-            let code = exit_code_for_error(&err);
-            let _ = writeln!(std::io::stderr(), "{msg}\n  (exit code {})", code.code());
-            code
+            eprintln!("{}", err.render());
+            std::process::ExitCode::from(err.exit_code().code() as u8)
         }
-    };
-    std::process::ExitCode::from(code.code() as u8)
+    }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the command; its process exit code (`exec` passes its command's on).
+fn dispatch(cli: Cli) -> Result<u8> {
     let cache = CacheDir::resolve(cli.cache_dir.as_deref())?;
-    match cli.command {
-        None => run(&cli.run, &cache),
-        Some(Command::Run(args)) => run(&args, &cache),
+    let code = |c: ExitCode| c.code() as u8;
+    Ok(match cli.command {
+        None => code(commands::run::run(&cli.run, &cache)?),
+        Some(Command::Run(args)) => code(commands::run::run(&args, &cache)?),
+        Some(Command::Exec(args)) => commands::exec::run(&args, &cache)?,
+        Some(Command::Shell(args)) => code(commands::shell::run(&args, &cache)?),
         Some(Command::Kernel { cmd }) => {
-            ktstr_vm::kernel::cli::run(cmd, &cache).map(|()| ExitCode::Pass)
+            ktstr_vm::kernel::cli::run(cmd, &cache)?;
+            0
         }
-        Some(Command::Bisect(args)) => bisect(&args),
-        Some(Command::BisectStep(args)) => {
-            match ktstr_vm::commands::bisect::prepare_step(&args, &cache) {
-                Ok(run_args) => run(&run_args, &cache),
-                Err(e) => {
-                    eprintln!("ktstr-vm bisect-step: {e}; skipping this commit");
-                    Ok(ExitCode::CannotTest)
-                }
-            }
+        Some(Command::Bisect(args)) => code(commands::bisect::run(&args)?),
+        Some(Command::BisectStep(args)) => code(commands::bisect::step(&args, &cache)?),
+        Some(Command::Topo { cmd }) => {
+            ktstr_vm::topology::cli::run(cmd)?;
+            0
         }
-        Some(Command::Topo { cmd }) => ktstr_vm::topology::cli::run(cmd).map(|()| ExitCode::Pass),
-        Some(Command::Compare(args)) => ktstr_vm::compare::cli::run(&args, &cache),
+        Some(Command::Compare(args)) => code(ktstr_vm::compare::cli::run(&args, &cache)?),
         Some(Command::Scenarios { cmd }) => {
-            ktstr_vm::scenario::cli::run(cmd).map(|()| ExitCode::Pass)
+            ktstr_vm::scenario::cli::run(cmd)?;
+            0
         }
-        Some(Command::Exec(_) | Command::Shell(_)) => {
-            unreachable!("exec and shell exit with the guest's code: see main")
-        }
-    }
-}
-
-fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
-    let mut plan = RunPlan::new(&args.request(), cache)?;
-    plan.add_payloads(&args.payload_specs()?)?;
-    if args.repeat > 1 || args.retry_infra > 0 {
-        let opts = ktstr_vm::run::repeat::RepeatOptions {
-            runs: args.repeat,
-            retry_infra: args.retry_infra,
-        };
-        let run_opts = RunOptions {
-            quiet: args.quiet,
-            ..Default::default()
-        };
-        let series = ktstr_vm::run::repeat::run_cli(&plan, cache, opts, run_opts, args.json)?;
-        if let Some(path) = &args.junit {
-            let results: Vec<_> = series.runs.iter().map(|r| r.result.clone()).collect();
-            ktstr_vm::report::ci::write_junit(path, &results)
-                .with_context(|| format!("writing JUnit report {}", path.display()))?;
-        }
-        return Ok(series.exit);
-    }
-    let done = execute(
-        &plan,
-        cache,
-        RunOptions {
-            quiet: args.quiet,
-            ..Default::default()
-        },
-    )?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&done.result)?);
-    } else {
-        print!("{}", summary::render(&done.result));
-    }
-    if let Some(path) = &args.junit {
-        ktstr_vm::report::ci::write_junit(path, std::slice::from_ref(&done.result))
-            .with_context(|| format!("writing JUnit report {}", path.display()))?;
-    }
-    ktstr_vm::report::ci::github(&done.result);
-    Ok(done.exit)
-}
-
-fn bisect(args: &ktstr_vm::commands::bisect::BisectArgs) -> anyhow::Result<ExitCode> {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let outcome = ktstr_vm::commands::bisect::drive(args, &argv)?;
-    match &outcome.first_bad {
-        Some(commit) => {
-            println!(
-                "ktstr-vm bisect: first bad commit: {commit} {}",
-                outcome.subject.as_deref().unwrap_or("")
-            );
-            Ok(ExitCode::Pass)
-        }
-        None => {
-            println!(
-                "ktstr-vm bisect: no single first bad commit (skipped commits or an error):\n{}",
-                outcome.log
-            );
-            Ok(ExitCode::CannotTest)
-        }
-    }
+    })
 }

@@ -91,8 +91,11 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn start(cfg: &SchedulerConfig, rep: &Reporter) -> std::io::Result<Scheduler> {
+        // No colour: the log is read as text (the host strips any left).
         let mut child = Command::new(&cfg.path)
             .args(&cfg.args)
+            .env("NO_COLOR", "1")
+            .env("TERM", "dumb")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -3,7 +3,8 @@
 //! throughput CV, minimum work rate. Each reports its measured value, its
 //! threshold and the offending workers; a scenario's outcome is the worst
 //! of its assertions on the verdict lattice, and failures join the run's
-//! verdict as findings (see [`findings`]).
+//! verdict as findings (see [`findings`], called by the one judge in
+//! [`crate::verdict`]). This module owns the thresholds ([`limits`]).
 
 mod checks;
 mod isolation;
@@ -18,8 +19,8 @@ use serde::Serialize;
 pub use limits::{Limits, Thresholds, TCG_TIME_SCALE};
 pub use split::{split, ScenarioRun};
 
-use crate::run::events::TimedEvent;
-use crate::verdict::{Class, Finding, Outcome};
+use crate::events::TimedEvent;
+use crate::finding::{Class, Finding, Outcome};
 
 /// Offenders listed per assertion (all are counted).
 const MAX_OFFENDERS: usize = 20;
@@ -199,22 +200,4 @@ pub fn findings(results: &[ScenarioResult]) -> Vec<Finding> {
         }
     }
     out
-}
-
-/// Judges the run's scenarios and adds their findings to `verdict`.
-pub fn judge_run(
-    plans: &[crate::scenario::ScenarioPlan],
-    events: &[TimedEvent],
-    verdict: &mut crate::verdict::Verdict,
-) -> Vec<ScenarioResult> {
-    if plans.is_empty() {
-        return Vec::new();
-    }
-    let planned: Vec<Planned> = plans.iter().map(|p| p.planned()).collect();
-    let results = judge_all(&planned, events, verdict.outcome > Outcome::Pass);
-    for f in findings(&results) {
-        verdict.outcome = verdict.outcome.max(f.outcome);
-        verdict.findings.push(f);
-    }
-    results
 }

@@ -6,7 +6,7 @@ use ktstr_wire::scenario::{Mark, ScenarioEvent};
 use ktstr_wire::workload::{WorkSpec, WorkerReport};
 use ktstr_wire::GuestMsg;
 
-use crate::run::events::TimedEvent;
+use crate::events::TimedEvent;
 
 /// What the guest sent about one scenario.
 #[derive(Debug, Clone, Default)]

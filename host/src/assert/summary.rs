@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::ScenarioResult;
-use crate::verdict::Outcome;
+use crate::finding::Outcome;
 
 /// Offenders shown per failed assertion (all are in result.json).
 const SHOWN: usize = 8;

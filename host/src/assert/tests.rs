@@ -5,8 +5,8 @@ use ktstr_wire::workload::{
 use ktstr_wire::GuestMsg;
 
 use super::*;
+use crate::events::{Event, TimedEvent};
 use crate::qemu::accel::Accel;
-use crate::run::events::{Event, TimedEvent};
 
 const SEC: u64 = 1_000_000_000;
 /// Release time of every group (monotonic ns).

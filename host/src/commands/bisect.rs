@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 
 use clap::Args;
 
+use crate::args::RunArgs;
 use crate::cache_dir::CacheDir;
-use crate::cli::RunArgs;
 use crate::kernel::{build, BuildRequest};
 
 #[derive(Debug, Clone, Args)]
@@ -60,6 +60,15 @@ pub enum BisectError {
 }
 
 /// What a step could not do: this commit cannot be tested (exit 125).
+impl crate::exit::ExitClass for BisectError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        match self {
+            BisectError::Git { .. } => crate::exit::ExitCode::Environment,
+            _ => crate::exit::ExitCode::Usage,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error("building the kernel at this commit failed: {0}")]
@@ -216,6 +225,41 @@ pub fn prepare_step(args: &BisectArgs, cache: &CacheDir) -> Result<RunArgs, Step
         }
     }
     Ok(run)
+}
+
+/// `ktstr-vm bisect`: drives the bisect and says which commit is first bad.
+pub fn run(args: &BisectArgs) -> crate::error::Result<crate::exit::ExitCode> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let outcome = drive(args, &argv)?;
+    match &outcome.first_bad {
+        Some(commit) => {
+            println!(
+                "ktstr-vm bisect: first bad commit: {commit} {}",
+                outcome.subject.as_deref().unwrap_or("")
+            );
+            Ok(crate::exit::ExitCode::Pass)
+        }
+        None => {
+            println!(
+                "ktstr-vm bisect: no single first bad commit (skipped commits or an error):\n{}",
+                outcome.log
+            );
+            Ok(crate::exit::ExitCode::CannotTest)
+        }
+    }
+}
+
+/// `ktstr-vm bisect-step` (what `git bisect run` calls): build the
+/// checked-out commit and test it; a commit that does not build is
+/// skipped (125), never judged.
+pub fn step(args: &BisectArgs, cache: &CacheDir) -> crate::error::Result<crate::exit::ExitCode> {
+    match prepare_step(args, cache) {
+        Ok(run_args) => super::run::run(&run_args, cache),
+        Err(e) => {
+            eprintln!("ktstr-vm bisect-step: {e}; skipping this commit");
+            Ok(crate::exit::ExitCode::CannotTest)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@
 //!
 //! The command is found like any payload ([`crate::payload::locate`]): a
 //! host `PATH` name or host path is shipped with its libraries. A bare `sh`
-//! is busybox's (shipped from the host), whose applets make
-//! `exec -- sh -c 'cat /sys/...'` work in a guest that has no coreutils.
+//! is busybox's (see [`crate::plan::Mode::Exec`]).
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,22 +13,16 @@ use std::time::Duration;
 use clap::Args;
 use ktstr_wire::ExitStatus;
 
-use super::{CommandError, VmArgs};
+use crate::args::{parse_duration, VmArgs};
 use crate::cache_dir::CacheDir;
-use crate::cli::parse_duration;
+use crate::error::Result;
 use crate::exit::ExitCode;
-use crate::payload::{locate, PayloadSpec};
+use crate::plan::{Mode, RunPlan};
 use crate::report::summary;
 use crate::run::execute::{execute, RunOptions};
-use crate::run::plan::{Include, RunPlan};
 
-/// Where busybox goes in the guest (the guest shell looks there too).
-pub const GUEST_BUSYBOX: &str = "/bin/busybox";
 /// Exit code of a command killed at `--timeout`, as coreutils `timeout` does.
 pub const TIMED_OUT: u8 = 124;
-/// The workload outlives the command's own timeout by this much, so the
-/// guest reports the command as timed out rather than stopped.
-const SLACK: Duration = Duration::from_secs(2);
 
 pub const EXEC_HELP: &str = "\
 Exit code: the command's own (128+N when killed by signal N, 124 after --timeout);
@@ -53,18 +46,23 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+impl ExecArgs {
+    /// The plan's mode for this command.
+    pub fn mode(&self) -> Mode {
+        Mode::Exec {
+            command: self.command.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
 /// Runs the command; returns the exit code (see [`EXEC_HELP`]).
-pub fn run(args: &ExecArgs, cache: &CacheDir) -> anyhow::Result<u8> {
-    let mut plan = RunPlan::new(&args.vm.request(args.timeout + SLACK)?, cache)?;
-    plan.workload.groups.clear();
-    let spec = command_spec(&args.command, &mut plan)?
-        .foreground(true)
-        .timeout(args.timeout)
-        .check_exit(false);
-    plan.add_payloads(&[spec])?;
+pub fn run(args: &ExecArgs, cache: &CacheDir) -> Result<u8> {
+    let plan = RunPlan::new(&args.vm.request(args.mode())?, cache)?;
     let opts = RunOptions {
         quiet: !args.verbose,
         on_event: Some(crate::payload::result::show_live),
+        ..Default::default()
     };
     let done = execute(&plan, cache, opts)?;
     if args.verbose || done.exit != ExitCode::Pass {
@@ -85,33 +83,6 @@ pub fn run(args: &ExecArgs, cache: &CacheDir) -> anyhow::Result<u8> {
             ExitCode::CannotTest.code() as u8
         }
     })
-}
-
-/// The payload for `command`; a bare `sh` becomes busybox's sh.
-fn command_spec(command: &[String], plan: &mut RunPlan) -> Result<PayloadSpec, CommandError> {
-    let (first, rest) = command.split_first().expect("clap requires a command");
-    if first != "sh" {
-        return Ok(PayloadSpec::new(first.as_str()).args(rest.iter().cloned()));
-    }
-    ship_busybox(plan)?;
-    Ok(PayloadSpec::new(GUEST_BUSYBOX)
-        .name("sh")
-        .args(std::iter::once("sh".to_string()).chain(rest.iter().cloned())))
-}
-
-/// Adds the host's busybox at [`GUEST_BUSYBOX`].
-pub fn ship_busybox(plan: &mut RunPlan) -> Result<(), CommandError> {
-    let host = locate("busybox")
-        .ok()
-        .and_then(|l| l.shipped.into_iter().next())
-        .ok_or(CommandError::NoBusybox)?;
-    if !plan.includes.iter().any(|i| i.guest == GUEST_BUSYBOX) {
-        plan.includes.push(Include {
-            host: host.host,
-            guest: GUEST_BUSYBOX.to_string(),
-        });
-    }
-    Ok(())
 }
 
 /// A shell's view of how the command ended.

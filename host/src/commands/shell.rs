@@ -9,22 +9,32 @@
 //! when the shell exits (the VM then powers off).
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use clap::Args;
 use ktstr_wire::{GuestMsg, Stream};
 use nix::sys::termios::{tcgetattr, tcsetattr, SetArg};
 
-use super::exec::ship_busybox;
-use super::{CommandError, VmArgs};
+use crate::args::VmArgs;
 use crate::cache_dir::CacheDir;
+use crate::error::Result;
+use crate::events::TimedEvent;
+use crate::exit::{ExitClass, ExitCode};
+use crate::plan::{Mode, RunPlan};
 use crate::report::summary;
-use crate::run::events::TimedEvent;
 use crate::run::execute::{execute, RunOptions};
-use crate::run::plan::RunPlan;
 
-/// Host-side limit of a shell session (QEMU is killed after it).
-const SESSION_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// `shell` without a terminal (exit 129: use `exec` in scripts).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`ktstr-vm shell` needs a terminal on stdin and stdout; for scripts use `ktstr-vm exec -- CMD`"
+)]
+pub struct NoTerminal;
+
+impl ExitClass for NoTerminal {
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::Usage
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct ShellArgs {
@@ -33,15 +43,11 @@ pub struct ShellArgs {
 }
 
 /// Runs the session; returns ktstr-vm's exit code for its verdict.
-pub fn run(args: &ShellArgs, cache: &CacheDir) -> anyhow::Result<u8> {
+pub fn run(args: &ShellArgs, cache: &CacheDir) -> Result<ExitCode> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        return Err(CommandError::NoTerminal.into());
+        return Err(NoTerminal.into());
     }
-    let mut plan = RunPlan::new(&args.vm.request(Duration::from_secs(1))?, cache)?;
-    plan.workload.groups.clear();
-    plan.shell = true;
-    plan.timeout = SESSION_LIMIT;
-    ship_busybox(&mut plan)?;
+    let plan = RunPlan::new(&args.vm.request(Mode::Shell)?, cache)?;
     let _ = writeln!(
         std::io::stderr(),
         "ktstr-vm: shell: `exit` (or Ctrl-D) powers the VM off, Ctrl-A x kills it; the scheduler's output is shown as [sched] lines"
@@ -53,6 +59,7 @@ pub fn run(args: &ShellArgs, cache: &CacheDir) -> anyhow::Result<u8> {
         RunOptions {
             quiet: false,
             on_event: Some(show_scheduler_log),
+            ..Default::default()
         },
     );
     if let Some(saved) = saved {
@@ -60,7 +67,7 @@ pub fn run(args: &ShellArgs, cache: &CacheDir) -> anyhow::Result<u8> {
     }
     let done = done?;
     let _ = write!(std::io::stderr(), "{}", summary::render(&done.result));
-    Ok(done.exit.code() as u8)
+    Ok(done.exit)
 }
 
 /// The scheduler's lines on stderr as they arrive. `\r\n`: the terminal

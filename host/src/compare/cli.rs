@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{metrics, CompareReport, Criteria, RunSummary, Side, SideInfo};
+use crate::args::RunArgs;
 use crate::cache_dir::CacheDir;
-use crate::cli::RunArgs;
+use crate::error::{Classify, Result};
 use crate::exit::ExitCode;
+use crate::plan::{RunPlan, RunRequest};
 use crate::report::summary;
 use crate::run::artifacts::Artifacts;
 use crate::run::execute::{execute, Completed, RunOptions};
-use crate::run::plan::{RunPlan, RunRequest};
 use crate::run::repeat::is_infra_failure;
 
 /// Help text after the options.
@@ -64,6 +65,14 @@ pub enum CompareUsage {
     BArgs(String),
     #[error("A and B are the same run: give --scheduler (A), --scheduler-b or --kernel-b")]
     Same,
+    #[error(transparent)]
+    Payload(#[from] crate::payload::PayloadError),
+}
+
+impl crate::exit::ExitClass for CompareUsage {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Usage
+    }
 }
 
 impl CompareArgs {
@@ -88,7 +97,7 @@ impl CompareArgs {
 
     /// A's request and B's.
     pub fn requests(&self) -> Result<(RunRequest, RunRequest), CompareUsage> {
-        let a = self.run.request();
+        let a = self.run.request()?;
         let mut b = a.clone();
         b.kernel = self.kernel_b.clone().or_else(|| a.kernel.clone());
         let same_scheduler = self.scheduler_b.is_none() && self.kernel_b.is_some();
@@ -119,7 +128,7 @@ const SHORT_KEY: usize = 12;
 /// The side's scheduler and arguments, and its kernel when the sides'
 /// kernels differ.
 fn side_info(plan: &RunPlan, other: &RunPlan) -> SideInfo {
-    let sched = plan.scheduler.as_ref();
+    let sched = plan.scheduler();
     let mut label = sched.map_or("EEVDF".to_string(), |s| s.name.clone());
     if let Some(s) = sched.filter(|s| !s.args.is_empty()) {
         label.push_str(&format!(
@@ -127,17 +136,17 @@ fn side_info(plan: &RunPlan, other: &RunPlan) -> SideInfo {
             shlex::try_join(s.args.iter().map(String::as_str)).unwrap_or_default()
         ));
     }
-    if plan.kernel.image != other.kernel.image {
-        let kernel = match &plan.kernel.key {
+    if plan.kernel().image != other.kernel().image {
+        let kernel = match &plan.kernel().key {
             Some(key) => format!("kernel {}", key.chars().take(SHORT_KEY).collect::<String>()),
-            None => plan.kernel.image.display().to_string(),
+            None => plan.kernel().image.display().to_string(),
         };
         label.push_str(&format!(" on {kernel}"));
     }
     SideInfo {
         label,
-        kernel: plan.kernel.image.clone(),
-        kernel_key: plan.kernel.key.clone(),
+        kernel: plan.kernel().image.clone(),
+        kernel_key: plan.kernel().key.clone(),
         scheduler: sched.map(|s| s.name.clone()),
         scheduler_args: sched.map(|s| s.args.clone()).unwrap_or_default(),
     }
@@ -145,22 +154,11 @@ fn side_info(plan: &RunPlan, other: &RunPlan) -> SideInfo {
 
 /// `ktstr-vm compare`: runs both sides, prints the table (or JSON),
 /// returns the exit code.
-pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
-    let (criteria, (req_a, req_b)) = match args.criteria().and_then(|c| Ok((c, args.requests()?))) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!(
-                "ktstr-vm compare: error: {e}\n  (exit code {})",
-                ExitCode::Usage.code()
-            );
-            return Ok(ExitCode::Usage);
-        }
-    };
-    let payloads = args.run.payload_specs()?;
-    let mut plan_a = RunPlan::new(&req_a, cache)?;
-    plan_a.add_payloads(&payloads)?;
-    let mut plan_b = RunPlan::new(&req_b, cache)?;
-    plan_b.add_payloads(&payloads)?;
+pub fn run(args: &CompareArgs, cache: &CacheDir) -> Result<ExitCode> {
+    let criteria = args.criteria()?;
+    let (req_a, req_b) = args.requests()?;
+    let plan_a = RunPlan::new(&req_a, cache)?;
+    let plan_b = RunPlan::new(&req_b, cache)?;
     let base = match &args.run.vm.artifacts {
         Some(dir) => dir.clone(),
         None => Artifacts::fresh(&cache.root().join("runs"), "compare")?
@@ -209,15 +207,15 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
         }
     }
     let report = CompareReport::new(info_a, info_b, args.runs, criteria, runs, interrupted);
+    let json = serde_json::to_string_pretty(&report).expect("the report serializes");
     if args.run.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{json}");
     } else {
         print!("{}", super::render(&report));
     }
-    std::fs::write(
-        base.join("compare.json"),
-        serde_json::to_vec_pretty(&report)?,
-    )?;
+    let path = base.join("compare.json");
+    std::fs::write(&path, json)
+        .classify(ExitCode::Environment, format!("writing {}", path.display()))?;
     Ok(report.conclusion.exit())
 }
 
@@ -231,24 +229,23 @@ fn run_one(
     i: u32,
     retry_infra: u32,
     quiet: bool,
-) -> anyhow::Result<Completed> {
+) -> Result<Completed> {
     let tag = match side {
         Side::A => "a",
         Side::B => "b",
     };
     let mut attempt = 0;
     loop {
-        let mut p = plan.clone();
         let name: PathBuf = match attempt {
             0 => format!("{tag}-{i:02}").into(),
             n => format!("{tag}-{i:02}-retry-{n}").into(),
         };
-        p.artifacts = Some(base.join(name));
         let done = execute(
-            &p,
+            plan,
             cache,
             RunOptions {
                 quiet: true,
+                artifacts: Some(base.join(name)),
                 ..Default::default()
             },
         )?;

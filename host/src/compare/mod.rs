@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::exit::ExitCode;
-use crate::verdict::{Class, Outcome};
+use crate::finding::{Class, Outcome};
 pub use metrics::{Better, Metric};
 pub use render::render;
 use stats::{Sample, Welch};

@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::Context;
-
 use super::build::{build, BuildOutcome, BuildRequest};
 use super::fragment::Fragment;
 use super::key::SHORT_KEY_LEN;
 use super::resolve::resolve_kernel;
 use super::store::{Entry, Store};
 use crate::cache_dir::CacheDir;
+use crate::error::{Classify, Context, Result};
+use crate::exit::ExitCode;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KernelCmd {
@@ -40,7 +40,7 @@ pub enum KernelCmd {
 }
 
 /// Runs one `kernel` subcommand.
-pub fn run(cmd: KernelCmd, cache: &CacheDir) -> anyhow::Result<()> {
+pub fn run(cmd: KernelCmd, cache: &CacheDir) -> Result<()> {
     match cmd {
         KernelCmd::Build {
             source,
@@ -52,10 +52,10 @@ pub fn run(cmd: KernelCmd, cache: &CacheDir) -> anyhow::Result<()> {
                 .iter()
                 .map(|p| {
                     let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading fragment {}", p.display()))?;
+                        .classify(ExitCode::Usage, format!("reading fragment {}", p.display()))?;
                     Ok(Fragment::new(p.display().to_string(), text))
                 })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             let req = BuildRequest {
                 source,
                 extra_fragments,
@@ -81,7 +81,10 @@ pub fn run(cmd: KernelCmd, cache: &CacheDir) -> anyhow::Result<()> {
         KernelCmd::List { json } => {
             let entries = Store::new(cache).list()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list_json(&entries))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list_json(&entries)).expect("JSON serializes")
+                );
             } else if entries.is_empty() {
                 eprintln!(
                     "no cached kernels in {}: run `ktstr-vm kernel build`",

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod cli;
+mod exit_class;
 pub mod fragment;
 pub mod key;
 pub mod make;

@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::PayloadError;
-use crate::run::plan::Include;
+use crate::include::Include;
 use crate::which::which_in;
 
 /// Where host files go whose own path the guest hides under a mount.

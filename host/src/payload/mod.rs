@@ -2,9 +2,9 @@
 //! the guest beside or instead of the synthetic workers.
 //!
 //! A [`PayloadSpec`] is the payload as written (CLI `--payload`, a scenario
-//! file, `ktstr-vm exec`); [`RunPlan::add_payloads`] resolves each command
-//! on the host ([`locate`]), ships it with its shared-library closure via
-//! the plan's includes, and turns it into the wire [`PayloadConfig`]. After
+//! file, `ktstr-vm exec`); [`resolve`] finds each command on the host
+//! ([`locate`]), ships it with its shared-library closure, and turns it
+//! into the wire [`PayloadConfig`] (the run plan collects the files). After
 //! the run, [`result`] collects output and exit status into `result.json`
 //! and judges non-zero exits.
 
@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use ktstr_wire::PayloadConfig;
 
-use crate::run::plan::{Include, RunPlan};
+use crate::exit::{ExitClass, ExitCode};
+use crate::include::Include;
 pub use locate::{locate, Located};
 pub use result::{PayloadResult, PAYLOAD_FAILED};
 
@@ -33,6 +34,12 @@ pub enum PayloadError {
     NotRunnable { path: String, reason: String },
     #[error("payload {name:?}: cgroup {cgroup:?} must be a relative path without '..'")]
     Cgroup { name: String, cgroup: String },
+}
+
+impl ExitClass for PayloadError {
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::Usage
+    }
 }
 
 /// One payload as written. Build it with the methods below; every field
@@ -131,55 +138,45 @@ pub struct PayloadPlan {
     pub check_exit: bool,
 }
 
-impl RunPlan {
-    /// Resolves `specs` and adds them to this plan: their files join the
-    /// plan's includes (with their library closures), their configs go to
-    /// the guest. A foreground payload without a timeout gets the duration.
-    pub fn add_payloads(&mut self, specs: &[PayloadSpec]) -> Result<(), PayloadError> {
-        let duration = Duration::from_millis(self.workload.duration_ms);
-        for spec in specs {
-            let located = locate(&spec.command)?;
-            let name = unique_name(spec, &located, &self.payloads);
-            if let Some(cg) = &spec.cgroup {
-                let p = std::path::Path::new(cg);
-                if cg.is_empty()
-                    || !p
-                        .components()
-                        .all(|c| matches!(c, std::path::Component::Normal(_)))
-                {
-                    return Err(PayloadError::Cgroup {
-                        name,
-                        cgroup: cg.clone(),
-                    });
-                }
-            }
-            for inc in &located.shipped {
-                if !self.includes.iter().any(|i| i.guest == inc.guest) {
-                    self.includes.push(inc.clone());
-                }
-            }
-            let timeout = spec.timeout.or(spec.foreground.then_some(duration));
-            self.payloads.push(PayloadPlan {
-                config: PayloadConfig {
-                    name,
-                    path: located.guest_path.clone(),
-                    args: spec.args.clone(),
-                    env: spec.env.clone(),
-                    cgroup: spec.cgroup.clone(),
-                    timeout_ms: timeout.map(|t| t.as_millis() as u64),
-                    foreground: spec.foreground,
-                },
-                shipped: located.shipped,
-                check_exit: spec.check_exit,
+/// Resolves one payload on the host: finds its command, ships it with its
+/// libraries, and names it uniquely among `taken`. A foreground payload
+/// without a timeout gets `workload_duration`.
+pub fn resolve(
+    spec: &PayloadSpec,
+    workload_duration: Duration,
+    taken: &[PayloadPlan],
+) -> Result<PayloadPlan, PayloadError> {
+    let located = locate(&spec.command)?;
+    let name = unique_name(spec, &located, taken);
+    if let Some(cg) = &spec.cgroup {
+        let p = std::path::Path::new(cg);
+        if cg.is_empty()
+            || !p
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(PayloadError::Cgroup {
+                name,
+                cgroup: cg.clone(),
             });
         }
-        Ok(())
     }
-
-    /// The wire configs of the plan's payloads.
-    pub fn payload_configs(&self) -> Vec<PayloadConfig> {
-        self.payloads.iter().map(|p| p.config.clone()).collect()
-    }
+    let timeout = spec
+        .timeout
+        .or(spec.foreground.then_some(workload_duration));
+    Ok(PayloadPlan {
+        config: PayloadConfig {
+            name,
+            path: located.guest_path.clone(),
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            cgroup: spec.cgroup.clone(),
+            timeout_ms: timeout.map(|t| t.as_millis() as u64),
+            foreground: spec.foreground,
+        },
+        shipped: located.shipped,
+        check_exit: spec.check_exit,
+    })
 }
 
 /// The spec's name, or the command's file name, made unique in the run.

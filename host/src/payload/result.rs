@@ -1,5 +1,5 @@
 //! After a run: each payload's output and exit status for `result.json`,
-//! its full output as artifacts, and the verdict's payload check.
+//! its full output as artifacts, and its findings for the judge.
 
 use std::path::Path;
 
@@ -7,8 +7,8 @@ use ktstr_wire::{ExitStatus, GuestMsg, Stream};
 use serde::Serialize;
 
 use super::PayloadPlan;
-use crate::run::events::TimedEvent;
-use crate::verdict::{Class, Finding, Verdict};
+use crate::events::TimedEvent;
+use crate::finding::{Class, Finding};
 
 /// The class of a payload that exited non-zero, was killed or timed out.
 pub const PAYLOAD_FAILED: Class = Class::PayloadFailed;
@@ -137,14 +137,6 @@ pub fn findings(results: &[PayloadResult]) -> Vec<Finding> {
     out
 }
 
-/// Adds the payload findings to `verdict` (its outcome is the worst finding).
-pub fn judge(verdict: &mut Verdict, results: &[PayloadResult]) {
-    for f in findings(results) {
-        verdict.outcome = verdict.outcome.max(f.outcome);
-        verdict.findings.push(f);
-    }
-}
-
 /// Writes each payload's whole output to `payload-NAME.stdout` and
 /// `.stderr` in the artifact directory (empty streams are skipped).
 pub fn write_logs(dir: &Path, plans: &[PayloadPlan], events: &[TimedEvent]) -> std::io::Result<()> {
@@ -210,8 +202,8 @@ pub fn show_live(ev: &TimedEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::events::Event;
-    use crate::verdict::Outcome;
+    use crate::events::Event;
+    use crate::finding::{Outcome, Verdict};
     use ktstr_wire::PayloadConfig;
 
     fn plan(name: &str, check_exit: bool) -> PayloadPlan {
@@ -313,12 +305,7 @@ mod tests {
             if fails {
                 assert_eq!(f[0].class, PAYLOAD_FAILED);
                 assert_eq!(f[0].evidence, ["boom"]);
-                let mut v = Verdict {
-                    outcome: Outcome::Pass,
-                    findings: Vec::new(),
-                };
-                judge(&mut v, &r);
-                assert_eq!(v.outcome, Outcome::Fail);
+                assert_eq!(Verdict::of(f).outcome, Outcome::Fail);
             }
         }
     }

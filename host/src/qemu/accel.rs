@@ -44,6 +44,12 @@ pub enum AccelError {
     KvmUnusable(String),
 }
 
+impl crate::exit::ExitClass for AccelError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Environment
+    }
+}
+
 /// The decision and its reason, shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccelChoice {

@@ -11,6 +11,12 @@ pub enum CmdlineError {
     TooLong { limit: usize },
 }
 
+impl crate::exit::ExitClass for CmdlineError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Usage
+    }
+}
+
 /// x86's COMMAND_LINE_SIZE.
 const MAX_LEN: usize = 2048;
 

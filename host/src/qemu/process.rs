@@ -25,6 +25,12 @@ pub enum QemuError {
     },
 }
 
+impl crate::exit::ExitClass for QemuError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Environment
+    }
+}
+
 /// The QEMU binary: `$KTSTR_VM_QEMU`, else `qemu-system-x86_64` on PATH.
 pub fn qemu_binary() -> Result<PathBuf, QemuError> {
     let name = std::env::var_os("KTSTR_VM_QEMU").unwrap_or_else(|| "qemu-system-x86_64".into());

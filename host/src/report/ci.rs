@@ -8,7 +8,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{summary, RunResult};
-use crate::verdict::Outcome;
+use crate::finding::Outcome;
 
 /// A short name for the run: scheduler @ kernel [topology].
 pub fn case_name(r: &RunResult) -> String {
@@ -131,9 +131,9 @@ pub fn github(r: &RunResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::{Class, Finding};
     use crate::qemu::accel::{Accel, AccelChoice};
     use crate::report::{KernelInfo, TopologyInfo};
-    use crate::verdict::{Class, Finding};
 
     fn result(findings: Vec<Finding>) -> RunResult {
         let outcome = findings

@@ -12,10 +12,11 @@ use ktstr_wire::workload::WorkerReport;
 use ktstr_wire::GuestMsg;
 use serde::Serialize;
 
+use crate::events::TimedEvent;
+use crate::finding::{Finding, Outcome};
+use crate::verdict::Judgement;
+use crate::plan::{RunPlan, SchedulerSource};
 use crate::qemu::accel::AccelChoice;
-use crate::run::events::TimedEvent;
-use crate::run::plan::{RunPlan, SchedulerSource};
-use crate::verdict::{Finding, Outcome, Verdict};
 pub use timeline::{timeline, TimelineEntry};
 
 /// Bumped when `result.json` changes incompatibly.
@@ -39,7 +40,7 @@ pub struct RunResult {
     pub workers: Vec<WorkerReport>,
     /// External programs run in the guest: output and exit status.
     pub payloads: Vec<crate::payload::PayloadResult>,
-    /// One result per `--scenario`, with its assertions (set by `execute`).
+    /// One result per `--scenario`, with its assertions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scenarios: Vec<crate::assert::ScenarioResult>,
     pub artifacts: PathBuf,
@@ -71,13 +72,17 @@ pub struct TopologyInfo {
 }
 
 impl RunResult {
+    /// The result of `plan`'s run: what the guest said (`events`), the
+    /// judge's verdict and scenario results, the payloads' ends.
     pub fn new(
         plan: &RunPlan,
         events: &[TimedEvent],
-        verdict: &Verdict,
+        judged: Judgement,
+        payloads: Vec<crate::payload::PayloadResult>,
         exit_code: i32,
         artifacts: PathBuf,
     ) -> RunResult {
+        let Judgement { verdict, scenarios } = judged;
         let guest = || events.iter().filter_map(|e| e.guest());
         let release = guest().find_map(|m| match m {
             GuestMsg::Hello { kernel_release, .. } => Some(kernel_release.clone()),
@@ -104,31 +109,31 @@ impl RunResult {
             schema: RESULT_SCHEMA,
             outcome: verdict.outcome,
             exit_code,
-            findings: verdict.findings.clone(),
+            findings: verdict.findings,
             kernel: KernelInfo {
-                image: plan.kernel.image.clone(),
-                cache_key: plan.kernel.key.clone(),
+                image: plan.kernel().image.clone(),
+                cache_key: plan.kernel().key.clone(),
                 release,
             },
-            scheduler: plan.scheduler.as_ref().map(|s| SchedulerInfo {
+            scheduler: plan.scheduler().map(|s| SchedulerInfo {
                 name: s.name.clone(),
                 path: s.host_path.clone(),
                 args: s.args.clone(),
                 found_via: s.source.clone(),
                 ops,
             }),
-            accel: plan.accel.clone(),
+            accel: plan.accel().clone(),
             topology: TopologyInfo {
-                vcpus: plan.topology.vcpus(),
-                expected: plan.topology.expected(),
+                vcpus: plan.topology().vcpus(),
+                expected: plan.topology().expected(),
                 observed,
             },
-            duration_ms: plan.workload.duration_ms,
+            duration_ms: plan.workload().duration_ms,
             wall_ms: events.last().map_or(0, |e| e.host_ms),
             timeline: timeline(events),
             workers,
-            payloads: crate::payload::result::results(&plan.payloads, events),
-            scenarios: Vec::new(),
+            payloads,
+            scenarios,
             artifacts,
         }
     }

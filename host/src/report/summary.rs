@@ -6,7 +6,7 @@ use std::fmt::Write;
 use ktstr_wire::workload::{WorkerExit, WorkerReport};
 
 use super::RunResult;
-use crate::verdict::Outcome;
+use crate::finding::Outcome;
 
 /// Lines of evidence shown per finding (all of it is in result.json).
 const EVIDENCE_LINES: usize = 30;

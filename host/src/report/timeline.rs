@@ -3,7 +3,7 @@
 use ktstr_wire::{GuestMsg, Phase};
 use serde::Serialize;
 
-use crate::run::events::{Event, TimedEvent};
+use crate::events::{Event, TimedEvent};
 
 /// One point of the timeline. `guest_ms` is the guest's uptime, when the
 /// guest reported the point; `host_ms` is when the host saw it.

@@ -20,6 +20,12 @@ pub struct ArtifactsError {
     source: std::io::Error,
 }
 
+impl crate::exit::ExitClass for ArtifactsError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Environment
+    }
+}
+
 /// Paths of one run's artifacts.
 #[derive(Debug, Clone)]
 pub struct Artifacts {

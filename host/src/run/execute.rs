@@ -7,12 +7,12 @@ use std::path::Path;
 use ktstr_wire::{GuestMsg, RunConfig, SchedulerConfig, Stream, PROTOCOL_VERSION};
 
 use super::artifacts::{self, Artifacts, ArtifactsError};
-use super::events::{Event, TimedEvent};
-use super::plan::RunPlan;
 use super::runner::{self, RunError};
 use crate::cache_dir::CacheDir;
-use crate::exit::ExitCode;
+use crate::events::{Event, TimedEvent};
+use crate::exit::{ExitClass, ExitCode};
 use crate::guest_image::{self, GuestImageError};
+use crate::plan::RunPlan;
 use crate::report::RunResult;
 use crate::verdict::{judge, JudgeInput};
 
@@ -36,13 +36,27 @@ pub enum ExecuteError {
     },
 }
 
-/// How much the run prints while it goes.
-#[derive(Debug, Clone, Copy, Default)]
+impl ExitClass for ExecuteError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            ExecuteError::Image(e) => e.exit_code(),
+            ExecuteError::Artifacts(e) => e.exit_code(),
+            ExecuteError::Run(e) => e.exit_code(),
+            ExecuteError::Write { .. } => ExitCode::Environment,
+        }
+    }
+}
+
+/// How the run goes, besides what the plan says.
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// No progress lines on stderr.
     pub quiet: bool,
     /// Also shown every event as it arrives (`exec` streams payload output).
     pub on_event: Option<fn(&TimedEvent)>,
+    /// Artifacts go exactly here (a repeated run's `run-01`, a matrix
+    /// cell's directory) instead of the plan's `--artifacts` or the cache.
+    pub artifacts: Option<std::path::PathBuf>,
 }
 
 /// A finished run.
@@ -57,32 +71,19 @@ pub struct Completed {
 pub fn run_config(plan: &RunPlan) -> RunConfig {
     RunConfig {
         protocol: PROTOCOL_VERSION,
-        scheduler: plan.scheduler.as_ref().map(|s| SchedulerConfig {
+        scheduler: plan.scheduler().map(|s| SchedulerConfig {
             path: s.guest_path.clone(),
             args: s.args.clone(),
-            attach_timeout_ms: plan.attach_timeout.as_millis() as u64,
-            stop_grace_ms: plan.stop_grace.as_millis() as u64,
+            attach_timeout_ms: plan.attach_timeout().as_millis() as u64,
+            stop_grace_ms: plan.stop_grace().as_millis() as u64,
         }),
-        workload: plan.workload.clone(),
+        workload: plan.workload().clone(),
         payloads: plan.payload_configs(),
         forward_all_kmsg: false,
-        faults: plan.faults.clone(),
-        shell: plan.shell,
-        scenarios: plan.scenarios.iter().map(|s| s.file.spec()).collect(),
+        faults: plan.faults().to_vec(),
+        shell: plan.shell(),
+        scenarios: plan.scenarios().iter().map(|s| s.file.spec()).collect(),
     }
-}
-
-/// Worker reports the plain workload owes (scenarios spawn and stop
-/// workers over time, so they are counted by their own checks).
-fn expected_workers(plan: &RunPlan) -> Option<usize> {
-    if !plan.scenarios.is_empty() {
-        return None;
-    }
-    plan.workload
-        .groups
-        .iter()
-        .map(|g| g.workers.map(|n| n as usize))
-        .sum()
 }
 
 /// Runs the plan to a verdict.
@@ -91,12 +92,12 @@ pub fn execute(
     cache: &CacheDir,
     opts: RunOptions,
 ) -> Result<Completed, ExecuteError> {
-    let arts = match &plan.artifacts {
+    let arts = match opts.artifacts.as_deref().or(plan.artifacts()) {
         Some(dir) => Artifacts::create(dir)?,
         None => {
             let parent = cache.root().join("runs");
             prune_runs(&parent, KEEP_RUNS);
-            let label = plan.scheduler.as_ref().map_or("eevdf", |s| s.name.as_str());
+            let label = plan.scheduler().map_or("eevdf", |s| s.name.as_str());
             Artifacts::fresh(&parent, label)?
         }
     };
@@ -118,33 +119,32 @@ pub fn execute(
 
     let console = read_capped(&arts.path(artifacts::CONSOLE_LOG));
     let qemu_log = read_capped(&arts.path(artifacts::QEMU_LOG));
-    let expected = plan.topology.expected();
-    let mut verdict = judge(&JudgeInput {
+    let expected = plan.topology().expected();
+    let payloads = crate::payload::result::results(plan.payloads(), &events);
+    let planned: Vec<_> = plan.scenarios().iter().map(|s| s.planned()).collect();
+    let judged = judge(&JudgeInput {
         events: &events,
-        scheduler_expected: plan.scheduler.is_some(),
+        scheduler_expected: plan.scheduler().is_some(),
         expected_topology: Some(&expected),
         console: &console,
         qemu_log: &qemu_log,
-        workerless: plan.workload.groups.is_empty() && plan.scenarios.is_empty(),
-        expected_workers: expected_workers(plan),
+        workerless: plan.workload().groups.is_empty() && plan.scenarios().is_empty(),
+        expected_workers: plan.expected_workers(),
+        payloads: &payloads,
+        scenarios: &planned,
     });
-    crate::payload::result::judge(
-        &mut verdict,
-        &crate::payload::result::results(&plan.payloads, &events),
-    );
-    let scenarios = crate::assert::judge_run(&plan.scenarios, &events, &mut verdict);
     let interrupted = events.iter().any(|e| e.event == Event::Interrupted);
-    let exit = ExitCode::from_outcome(verdict.outcome, interrupted);
-    let mut result = RunResult::new(
+    let exit = judged.verdict.outcome.exit_code(interrupted);
+    let result = RunResult::new(
         plan,
         &events,
-        &verdict,
+        judged,
+        payloads,
         exit.code(),
         arts.dir().to_path_buf(),
     );
-    result.scenarios = scenarios;
     write_scheduler_log(&arts, &events)?;
-    crate::payload::result::write_logs(arts.dir(), &plan.payloads, &events).map_err(|source| {
+    crate::payload::result::write_logs(arts.dir(), plan.payloads(), &events).map_err(|source| {
         ExecuteError::Write {
             path: arts.dir().join("payload-*").display().to_string(),
             source,
@@ -231,17 +231,16 @@ impl Progress {
 
     fn start(&self, plan: &RunPlan, cached: bool) {
         let sched = plan
-            .scheduler
-            .as_ref()
+            .scheduler()
             .map_or("EEVDF (no --scheduler)".to_string(), |s| {
                 format!("{} ({:?}: {})", s.name, s.source, s.host_path.display())
             });
         self.line(&format!(
             "booting {} with {sched}, {} vCPUs, accel {} ({}){}",
-            plan.kernel.image.display(),
-            plan.topology.vcpus(),
-            plan.accel.accel,
-            plan.accel.reason,
+            plan.kernel().image.display(),
+            plan.topology().vcpus(),
+            plan.accel().accel,
+            plan.accel().reason,
             if cached { "" } else { ", initramfs base built" }
         ));
     }

@@ -2,10 +2,8 @@
 //! [`events::Event`]s out. The verdict and the report only consume events.
 
 pub mod artifacts;
-pub mod events;
 pub mod execute;
 pub mod interrupt;
-pub mod plan;
 pub mod repeat;
 pub mod runner;
 pub mod sanitize;

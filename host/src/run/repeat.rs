@@ -15,11 +15,11 @@ use serde::Serialize;
 
 use super::artifacts::{Artifacts, ArtifactsError};
 use super::execute::{execute, Completed, ExecuteError, RunOptions};
-use super::plan::RunPlan;
 use crate::cache_dir::CacheDir;
 use crate::exit::ExitCode;
+use crate::finding::{Class, Finding, Outcome};
+use crate::plan::RunPlan;
 use crate::report::{summary, RunResult};
-use crate::verdict::{Class, Finding, Outcome};
 
 /// How many runs, and how many infrastructure retries per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,15 +90,17 @@ pub fn repeat(
     for run in 1..=opts.runs {
         let mut discarded = Vec::new();
         let done = loop {
-            let mut p = plan.clone();
             let attempt = discarded.len();
             let name = if attempt == 0 {
                 format!("run-{run:02}")
             } else {
                 format!("run-{run:02}-retry-{attempt}")
             };
-            p.artifacts = Some(base.join(name));
-            let done: Completed = execute(&p, cache, run_opts)?;
+            let opts_here = RunOptions {
+                artifacts: Some(base.join(name)),
+                ..run_opts.clone()
+            };
+            let done: Completed = execute(plan, cache, opts_here)?;
             if attempt < opts.retry_infra as usize
                 && is_infra_failure(done.result.outcome, &done.result.findings)
             {
@@ -135,10 +137,10 @@ pub fn repeat(
 /// `--artifacts DIR` as given, else one fresh directory in the cache for
 /// the whole series (`run-01`, `run-01-retry-1`, ... inside).
 fn artifacts_base(plan: &RunPlan, cache: &CacheDir) -> Result<PathBuf, ArtifactsError> {
-    if let Some(dir) = &plan.artifacts {
-        return Ok(dir.clone());
+    if let Some(dir) = plan.artifacts() {
+        return Ok(dir.to_path_buf());
     }
-    let label = plan.scheduler.as_ref().map_or("eevdf", |s| s.name.as_str());
+    let label = plan.scheduler().map_or("eevdf", |s| s.name.as_str());
     Ok(
         Artifacts::fresh(&cache.root().join("runs"), &format!("{label}-repeat"))?
             .dir()
@@ -155,7 +157,7 @@ fn totals(opts: RepeatOptions, runs: Vec<RepeatRun>, interrupted: bool) -> Repea
         .map(|r| r.result.outcome)
         .max()
         .unwrap_or(Outcome::Inconclusive);
-    let exit = ExitCode::from_outcome(outcome, interrupted);
+    let exit = outcome.exit_code(interrupted);
     RepeatResult {
         outcome,
         exit,
@@ -224,7 +226,7 @@ pub fn run_cli(
     opts: RepeatOptions,
     run_opts: RunOptions,
     json: bool,
-) -> anyhow::Result<RepeatResult> {
+) -> Result<RepeatResult, ExecuteError> {
     let mut print_run = |r: &RepeatRun, o: &RepeatOptions| {
         if json {
             return;
@@ -245,9 +247,10 @@ pub fn run_cli(
     let result = repeat(plan, cache, opts, run_opts, &mut print_run)?;
     if json {
         let text = match (opts.runs, result.runs.first()) {
-            (1, Some(only)) => serde_json::to_string_pretty(&only.result)?,
-            _ => serde_json::to_string_pretty(&result)?,
-        };
+            (1, Some(only)) => serde_json::to_string_pretty(&only.result),
+            _ => serde_json::to_string_pretty(&result),
+        }
+        .expect("results serialize");
         println!("{text}");
     } else if opts.runs > 1 {
         print!("{}", render_totals(&result));

@@ -17,10 +17,10 @@ use ktstr_wire::codec::Decoder;
 use ktstr_wire::GuestMsg;
 
 use super::artifacts::{self, Artifacts};
-use super::events::{Event, TimedEvent};
 use super::interrupt;
-use super::plan::RunPlan;
 use super::sanitize::sanitize;
+use crate::events::{Event, TimedEvent};
+use crate::plan::RunPlan;
 use crate::qemu::args::{self, QemuConfig};
 use crate::qemu::process::{qemu_binary, Qemu, QemuError};
 
@@ -47,6 +47,17 @@ pub enum RunError {
         path: String,
         source: std::io::Error,
     },
+}
+
+impl crate::exit::ExitClass for RunError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        match self {
+            RunError::Qemu(e) => crate::exit::ExitClass::exit_code(e),
+            RunError::Socket { .. } | RunError::Artifact { .. } => {
+                crate::exit::ExitCode::Environment
+            }
+        }
+    }
 }
 
 /// Receives each event as it happens (live progress), before it is stored.
@@ -87,14 +98,14 @@ pub fn boot(
         })?;
 
     let cfg = QemuConfig {
-        accel: plan.accel.accel,
-        topology: plan.topology.qemu_args(),
-        kernel: plan.kernel.image.clone(),
+        accel: plan.accel().accel,
+        topology: plan.topology().qemu_args(),
+        kernel: plan.kernel().image.clone(),
         initrd: initrd.to_path_buf(),
-        cmdline: plan.cmdline.clone(),
+        cmdline: plan.cmdline().to_string(),
         console_log: Some(arts.path(artifacts::CONSOLE_LOG)),
         // An interactive shell owns the terminal: the console is QEMU's stdio.
-        interactive: plan.shell,
+        interactive: plan.shell(),
         results_socket: sock_path.clone(),
     };
     let binary = qemu_binary()?;
@@ -107,14 +118,19 @@ pub fn boot(
         observer,
     };
     interrupt::install();
-    let mut qemu = Qemu::spawn(&binary, &argv, &arts.path(artifacts::QEMU_LOG), plan.shell)?;
+    let mut qemu = Qemu::spawn(
+        &binary,
+        &argv,
+        &arts.path(artifacts::QEMU_LOG),
+        plan.shell(),
+    )?;
     rec.push(Event::QemuStarted);
-    let deadline = rec.start + plan.timeout;
+    let deadline = rec.start + plan.timeout();
 
     let stream = match accept(&listener, &mut qemu, deadline) {
         Accept::Connected(s) => s,
         Accept::Ended(end) => {
-            finish_without_stream(&mut rec, &mut qemu, end, plan.timeout);
+            finish_without_stream(&mut rec, &mut qemu, end, plan.timeout());
             return Ok(rec.events);
         }
     };
@@ -126,7 +142,7 @@ pub fn boot(
         })?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || read_stream(stream, raw, tx));
-    event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout);
+    event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout());
     Ok(rec.events)
 }
 
@@ -328,16 +344,10 @@ fn write_cmdline(
     })
 }
 
-/// Quotes for a POSIX shell, so `qemu.cmdline` can be pasted to reproduce.
+/// Quotes for a POSIX shell (shlex), so `qemu.cmdline` can be pasted to
+/// reproduce; an argument shlex cannot quote (a NUL byte) is shown lossily.
 pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    shlex::try_quote(s).map_or_else(|_| s.replace('\0', "\\0"), |q| q.into_owned())
 }
 
 #[cfg(test)]
@@ -360,8 +370,20 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(shell_quote("-m"), "-m");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
+        for arg in [
+            "a b",
+            "it's",
+            "",
+            "$HOME",
+            "x\"y",
+            "-append console=ttyS0 quiet",
+        ] {
+            let quoted = shell_quote(arg);
+            assert_eq!(
+                shlex::split(&quoted),
+                Some(vec![arg.to_string()]),
+                "{quoted}"
+            );
+        }
     }
 }

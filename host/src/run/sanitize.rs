@@ -22,6 +22,9 @@ pub fn sanitize(msg: &mut GuestMsg) -> Option<String> {
     match msg {
         GuestMsg::Worker(w) => worker(w, &mut cut),
         GuestMsg::Topology(t) => topology(t, &mut cut),
+        // Schedulers colour their output for terminals; the log, the
+        // evidence and JUnit want the text.
+        GuestMsg::SchedulerLog { line, .. } => *line = strip_ansi(line),
         _ => {}
     }
     (!cut.is_empty()).then(|| {
@@ -30,6 +33,46 @@ pub fn sanitize(msg: &mut GuestMsg) -> Option<String> {
             cut.join(", ")
         )
     })
+}
+
+/// `line` without terminal escape sequences: CSI (`ESC [ ... final`), OSC
+/// (`ESC ] ... BEL` or `ESC \\`), and `ESC` + intermediates + final.
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                // Parameters and intermediates, then one final byte @..~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            // `ESC ( B` and kin: intermediates, then one final byte.
+            Some(c) if (' '..='/').contains(&c) => {
+                for c in chars.by_ref() {
+                    if !(' '..='/').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn cap<T>(v: &mut Vec<T>, max: usize, what: &str, cut: &mut Vec<String>) {
@@ -83,6 +126,29 @@ fn topology(t: &mut Topology, cut: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn colour_codes_are_stripped_from_scheduler_lines() {
+        let cases = [
+            ("\u{1b}[1;31mERROR\u{1b}[0m: x", "ERROR: x"),
+            ("plain", "plain"),
+            ("\u{1b}[38;5;208mo\u{1b}[m", "o"),
+            ("\u{1b}]0;title\u{7}text", "text"),
+            ("\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\", "link"),
+            ("cut\u{1b}[", "cut"),
+            ("a\u{1b}(Bb", "ab"),
+            ("x\u{1b}=y", "xy"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(strip_ansi(raw), want, "{raw:?}");
+        }
+        let mut msg = GuestMsg::SchedulerLog {
+            stream: ktstr_wire::Stream::Stderr,
+            line: "\u{1b}[33mwarn\u{1b}[0m".into(),
+        };
+        assert_eq!(sanitize(&mut msg), None);
+        assert!(matches!(msg, GuestMsg::SchedulerLog { line, .. } if line == "warn"));
+    }
     use super::*;
 
     #[test]

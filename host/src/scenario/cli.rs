@@ -5,6 +5,8 @@ use std::io::Write;
 use clap::Subcommand;
 
 use super::{canned, load};
+use crate::error::{Classify, Result};
+use crate::exit::ExitCode;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum ScenariosCmd {
@@ -20,8 +22,9 @@ pub enum ScenariosCmd {
     },
 }
 
-pub fn run(cmd: ScenariosCmd) -> anyhow::Result<()> {
+pub fn run(cmd: ScenariosCmd) -> Result<()> {
     let mut out = std::io::stdout().lock();
+    let stdout = |r: std::io::Result<()>| r.classify(ExitCode::Environment, "writing to stdout");
     match cmd {
         ScenariosCmd::List => {
             for name in canned::names() {
@@ -29,17 +32,24 @@ pub fn run(cmd: ScenariosCmd) -> anyhow::Result<()> {
                 let f = &loaded.file;
                 let topo = f.topology.as_deref().unwrap_or("any");
                 let secs = f.duration_ms() as f64 / 1000.0;
-                writeln!(out, "{name:<26} {topo:<10} {secs:>4.1}s  {}", f.description)?;
+                stdout(writeln!(
+                    out,
+                    "{name:<26} {topo:<10} {secs:>4.1}s  {}",
+                    f.description
+                ))?;
             }
         }
         ScenariosCmd::Show { name, json } => {
             let loaded = load(&name)?;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&loaded.file)?)?;
+                let json = serde_json::to_string_pretty(&loaded.file).expect("JSON serializes");
+                stdout(writeln!(out, "{json}"))?;
             } else if let Some(text) = canned::text(&name) {
-                write!(out, "{text}")?;
+                stdout(write!(out, "{text}"))?;
             } else {
-                write!(out, "{}", std::fs::read_to_string(&name)?)?;
+                let text = std::fs::read_to_string(&name)
+                    .classify(ExitCode::Usage, format!("reading {name}"))?;
+                stdout(write!(out, "{text}"))?;
             }
         }
     }

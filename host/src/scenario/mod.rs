@@ -76,6 +76,12 @@ pub enum ScenarioError {
     Assert(#[from] crate::assert::limits::LimitError),
 }
 
+impl crate::exit::ExitClass for ScenarioError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Usage
+    }
+}
+
 /// A parsed, checked scenario and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {

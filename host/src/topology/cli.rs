@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 
-use anyhow::Context;
 use ktstr_wire::topology::format_cpu_list;
 use serde::Serialize;
 
@@ -26,12 +25,15 @@ pub enum TopoCmd {
     },
 }
 
-pub fn run(cmd: TopoCmd) -> anyhow::Result<()> {
+pub fn run(cmd: TopoCmd) -> crate::error::Result<()> {
     match cmd {
         TopoCmd::List { json: false } => print!("{}", preset_table(presets::list())),
         TopoCmd::List { json: true } => {
             let rows: Vec<PresetRow> = presets::list().iter().map(PresetRow::from).collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rows).expect("JSON serializes")
+            );
         }
         TopoCmd::Show { spec } => {
             let spec = TopologySpec::parse(&spec)?;
@@ -97,10 +99,9 @@ fn preset_table(presets: &[Preset]) -> String {
 }
 
 /// The resolved layout (default memory) and the QEMU arguments for it.
-fn show(spec: &TopologySpec) -> anyhow::Result<String> {
-    let plan = spec
-        .validate(None)
-        .with_context(|| format!("topology {spec}"))?;
+fn show(spec: &TopologySpec) -> crate::error::Result<String> {
+    use crate::error::Context;
+    let plan = spec.validate(None).context(format!("topology {spec}"))?;
     let expected = plan.expected();
     let groups = |gs: &[Vec<u32>]| -> String {
         let gs: Vec<String> = gs

@@ -1,9 +1,8 @@
 //! Named topologies, so a test can say `2numa` instead of `2n2l2c1t`.
 //!
 //! Each preset is a spec string plus a line on what it exercises; a name is
-//! accepted wherever a spec is ([`TopologySpec::parse`]).
-
-use super::spec::TopologySpec;
+//! accepted wherever a spec is (`TopologySpec::parse`, which also gives
+//! `Preset::spec`). A plain table: it depends on nothing.
 
 /// A named topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,13 +11,6 @@ pub struct Preset {
     /// In spec syntax (`2n4l4c2t`).
     pub spec: &'static str,
     pub description: &'static str,
-}
-
-impl Preset {
-    /// The parsed spec (every preset is checked by a unit test).
-    pub fn spec(&self) -> TopologySpec {
-        TopologySpec::parse(self.spec).expect("presets are valid specs")
-    }
 }
 
 const PRESETS: &[Preset] = &[
@@ -125,6 +117,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::topology::TopologySpec;
 
     #[test]
     fn presets_are_valid_unique_and_span_the_range() {

@@ -122,6 +122,12 @@ pub enum TopologyError {
     },
 }
 
+impl crate::exit::ExitClass for TopologyError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::Usage
+    }
+}
+
 fn did_you_mean(suggestion: &Option<&'static str>) -> String {
     suggestion.map_or_else(String::new, |s| format!(" (did you mean {s:?}?)"))
 }
@@ -472,6 +478,13 @@ impl<'de> Deserialize<'de> for TopologySpec {
         }
 
         deserializer.deserialize_any(SpecVisitor)
+    }
+}
+
+impl presets::Preset {
+    /// The parsed spec (every preset is checked by a unit test).
+    pub fn spec(&self) -> TopologySpec {
+        TopologySpec::parse(self.spec).expect("presets are valid specs")
     }
 }
 

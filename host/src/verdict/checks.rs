@@ -6,7 +6,8 @@ use ktstr_wire::{ExitStatus, Stream};
 
 use super::facts::{digest, Facts, SchedExit};
 use super::kernel_log::{self, NORMAL_UNREGISTER};
-use super::{health, Class, Finding, JudgeInput, Outcome};
+use super::{health, JudgeInput};
+use crate::finding::{Class, Finding, Outcome};
 
 /// Lines of scheduler log kept as evidence.
 const SCHED_TAIL: usize = 25;

@@ -5,8 +5,8 @@ use ktstr_wire::workload::WorkerReport;
 use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stream};
 
 use super::JudgeInput;
+use crate::events::Event;
 use crate::qemu::process::QemuExit;
-use crate::run::events::Event;
 
 /// A kernel log record forwarded from `/dev/kmsg`.
 #[derive(Debug, Clone, Copy)]

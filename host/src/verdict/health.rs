@@ -5,7 +5,8 @@
 use super::checks::CONSOLE_TAIL;
 use super::facts::Facts;
 use super::kernel_log::{self, console_ts_ms};
-use super::{Class, Finding, JudgeInput};
+use super::JudgeInput;
+use crate::finding::{Class, Finding};
 
 /// Console lines kept after a trouble line (the report, the backtrace).
 const AFTER: usize = 15;

@@ -1,6 +1,6 @@
 //! Recognising kernel trouble in log lines (from `/dev/kmsg` or the console).
 
-use super::Class;
+use crate::finding::Class;
 
 /// Ordered: the first matching pattern names the class, so the specific
 /// `BUG: soft lockup` wins over the generic `BUG:`.

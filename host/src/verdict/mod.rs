@@ -1,7 +1,9 @@
-//! From a run's events to a verdict a user can trust.
+//! From a run's facts to a verdict a user can trust: the one judge.
 //!
-//! Each check looks at the events (and the console log, for what the guest
-//! could not send) and adds [`Finding`]s. The verdict is the worst finding
+//! [`judge`] asks every source of [`Finding`](crate::finding::Finding)s in turn: the health checks
+//! here (scheduler, kernel log, console, topology, completion), the
+//! payloads' exits ([`crate::payload::result`]) and the assertions on the
+//! workers' reports ([`crate::assert`]). The verdict is the worst finding
 //! on the lattice Fail > Inconclusive > Pass > Skip. "Inconclusive" means
 //! the harness could not test (exit 125), never that the scheduler failed.
 
@@ -13,123 +15,11 @@ pub mod kernel_log;
 mod tests;
 
 use ktstr_wire::topology::Topology;
-use serde::Serialize;
 
-use crate::run::events::TimedEvent;
-
-/// Outcomes, ordered so that `max` is the combined verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Skip,
-    Pass,
-    Inconclusive,
-    Fail,
-}
-
-/// What went wrong, one verdict reason each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Class {
-    // The scheduler under test.
-    SchedulerLoadFailed,
-    SchedulerAttachTimeout,
-    SchedulerDisabled,
-    SchedulerExited,
-    SchedExtStateChanged,
-    // The kernel under test.
-    KernelPanic,
-    KernelOops,
-    KernelBug,
-    KernelWarning,
-    RcuStall,
-    SoftLockup,
-    HardLockup,
-    HungTask,
-    GuestHung,
-    // The workload.
-    WorkerStarved,
-    WorkerDied,
-    /// A scenario assertion failed (see `crate::assert`).
-    AssertionFailed,
-    /// A payload exited non-zero, was killed, or timed out (see `crate::payload`).
-    PayloadFailed,
-    // Could not test.
-    NoInit,
-    NoSchedExt,
-    QemuDied,
-    TopologyMismatch,
-    HarnessError,
-    ProtocolError,
-    Interrupted,
-}
-
-impl Class {
-    /// Whether this class means the scheduler or kernel under test failed
-    /// (as opposed to "could not test").
-    pub fn outcome(self) -> Outcome {
-        use Class::*;
-        match self {
-            NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError | ProtocolError
-            | Interrupted => Outcome::Inconclusive,
-            _ => Outcome::Fail,
-        }
-    }
-
-    /// Whether this class blames the test infrastructure (the boot never
-    /// reached init, QEMU died) rather than the kernel or scheduler, so a
-    /// re-run (`--retry-infra`) may give an answer.
-    pub fn is_infrastructure(self) -> bool {
-        matches!(self, Class::NoInit | Class::QemuDied)
-    }
-
-    /// The kebab-case name used in JSON and summaries.
-    pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    }
-}
-
-/// One reason for the verdict, with what proves it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub class: Class,
-    pub outcome: Outcome,
-    pub message: String,
-    /// Guest uptime (ms) when the failure happened, when known: the kernel's
-    /// timestamp of its log line, or when the guest saw the process end.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub at_guest_ms: Option<u64>,
-    /// Excerpts (kernel lines, scheduler log, console tail), most telling first.
-    pub evidence: Vec<String>,
-}
-
-impl Finding {
-    pub fn new(class: Class, message: impl Into<String>, evidence: Vec<String>) -> Finding {
-        Finding {
-            class,
-            outcome: class.outcome(),
-            message: message.into(),
-            at_guest_ms: None,
-            evidence,
-        }
-    }
-
-    /// The same finding, timed at `ms` of guest uptime.
-    pub fn at(mut self, ms: Option<u64>) -> Finding {
-        self.at_guest_ms = ms;
-        self
-    }
-}
-
-/// The combined verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verdict {
-    pub outcome: Outcome,
-    pub findings: Vec<Finding>,
-}
+use crate::assert::{Planned, ScenarioResult};
+use crate::events::TimedEvent;
+use crate::finding::{Outcome, Verdict};
+use crate::payload::PayloadResult;
 
 /// What the checks need besides the events.
 #[derive(Debug, Clone, Default)]
@@ -148,16 +38,31 @@ pub struct JudgeInput<'a> {
     /// How many worker reports are due, when the plan fixes it (a guest
     /// that says `Done` with fewer has lost some: not a pass).
     pub expected_workers: Option<usize>,
+    /// What each payload did (from the events, see
+    /// [`crate::payload::result::results`]).
+    pub payloads: &'a [PayloadResult],
+    /// The scenarios the guest was asked to run, with their thresholds.
+    pub scenarios: &'a [Planned<'a>],
 }
 
-/// Judges a run.
-pub fn judge(input: &JudgeInput) -> Verdict {
-    let findings = checks::all(input);
-    let outcome = findings
-        .iter()
-        .map(|f| f.outcome)
-        .max()
-        .unwrap_or(Outcome::Pass)
-        .max(Outcome::Pass);
-    Verdict { outcome, findings }
+/// The verdict, and each scenario's assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+/// Judges a run: every source's findings, one verdict.
+pub fn judge(input: &JudgeInput) -> Judgement {
+    let mut findings = checks::all(input);
+    findings.extend(crate::payload::result::findings(input.payloads));
+    // Assertions are not judged on a run that already failed: its workers
+    // were measured under a broken scheduler or kernel.
+    let run_failed = findings.iter().any(|f| f.outcome > Outcome::Pass);
+    let scenarios = crate::assert::judge_all(input.scenarios, input.events, run_failed);
+    findings.extend(crate::assert::findings(&scenarios));
+    Judgement {
+        verdict: Verdict::of(findings),
+        scenarios,
+    }
 }

@@ -4,8 +4,9 @@ use ktstr_wire::workload::{WorkerExit, WorkerReport};
 use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stream};
 
 use super::*;
+use crate::events::Event;
+use crate::finding::*;
 use crate::qemu::process::QemuExit;
-use crate::run::events::Event;
 
 fn g(msg: GuestMsg) -> TimedEvent {
     TimedEvent::new(0, Event::Guest { msg })
@@ -79,7 +80,9 @@ fn judge_events(events: &[TimedEvent], sched: bool, console: &str) -> Verdict {
         qemu_log: "",
         workerless: false,
         expected_workers: None,
+        ..Default::default()
     })
+    .verdict
 }
 
 fn classes(v: &Verdict) -> Vec<Class> {
@@ -471,7 +474,8 @@ fn a_done_without_the_work_is_not_a_pass() {
         scheduler_expected: true,
         expected_workers: Some(3),
         ..Default::default()
-    });
+    })
+    .verdict;
     assert_eq!(classes(&v), [Class::HarnessError]);
     assert!(
         v.findings[0].message.contains("2 of 3 workers reported"),
@@ -483,6 +487,7 @@ fn a_done_without_the_work_is_not_a_pass() {
         scheduler_expected: true,
         expected_workers: Some(2),
         ..Default::default()
-    });
+    })
+    .verdict;
     assert_eq!(v.outcome, Outcome::Pass, "{v:#?}");
 }

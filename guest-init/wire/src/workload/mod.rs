@@ -17,3 +17,6 @@ pub use policy::*;
 pub use report::*;
 pub use spec::*;
 pub use work_type::*;
+
+#[cfg(test)]
+mod tests;
