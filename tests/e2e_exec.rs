@@ -286,3 +286,36 @@ fn shell_through_a_pty_reads_the_scheduler_back() {
     let console = std::fs::read_to_string(dir.join("console.log")).unwrap();
     assert!(console.contains("ops=simple"), "{console}");
 }
+
+#[test]
+fn exec_never_waits_for_a_stdout_nobody_reads() {
+    let k = kernel_path();
+    // Megabytes of output into a pipe nobody reads: it fills at 64 KiB.
+    let mut child = bin()
+        .args(["exec", "--kernel", &k, "--cpus", "2", "--", "sh", "-c"])
+        .arg("yes 0123456789abcdef | head -c 4000000; echo; echo end")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting ktstr-vm");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ktstr-vm exec did not finish: it waits for its stdout");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("not shown live"), "{err}");
+}

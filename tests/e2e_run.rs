@@ -172,6 +172,28 @@ fn usage_errors_abort_a_bisect() {
 }
 
 #[test]
+fn a_run_that_tests_nothing_or_asserts_nonsense_is_a_usage_error() {
+    let k = kernel_path();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--workers", "0"], "tests nothing"),
+        (&["--duration", "0s"], "tests nothing"),
+        (
+            &["--assert", "max_gapp_ms=5"],
+            "did you mean \"max_gap_ms\"",
+        ),
+        (&["--assert", "max_gap_ms"], "KEY=VALUE"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["--kernel", k.as_str()];
+        all.extend_from_slice(args);
+        let out = ktstr(&all);
+        assert_eq!(out.status.code(), Some(129), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn ctrl_c_kills_qemu_and_keeps_artifacts() {
     let k = kernel_path();
     let dir = artifacts("interrupt");

@@ -55,6 +55,17 @@ fn all_canned_pass(label: &str, scheduler: &[&str]) {
             s["name"]
         );
         assert!(s["workers"].as_u64().unwrap() > 0);
+        // Nothing passes by being skipped: something was measured and held.
+        let measured_pass = s["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] == "pass" && a["measured"].is_number());
+        assert!(
+            measured_pass,
+            "{label}: scenario {} passed with no measured, passing assertion: {s:#}",
+            s["name"]
+        );
     }
     assert_eq!(code, 0, "{label}: findings {:#}", result["findings"]);
 }

@@ -38,6 +38,9 @@ pub enum Class {
     HardLockup,
     HungTask,
     GuestHung,
+    /// The guest reset or powered off before it finished (the kernel under
+    /// test died without a panic message, e.g. a triple fault).
+    GuestReset,
     // The workload.
     WorkerStarved,
     WorkerDied,
@@ -46,6 +49,8 @@ pub enum Class {
     /// A payload exited non-zero, was killed, or timed out (see `crate::payload`).
     PayloadFailed,
     // Could not test.
+    /// Every assertion was skipped: nothing was measured, so nothing passed.
+    NothingMeasured,
     NoInit,
     NoSchedExt,
     QemuDied,
@@ -61,8 +66,8 @@ impl Class {
     pub fn outcome(self) -> Outcome {
         use Class::*;
         match self {
-            NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError | ProtocolError
-            | Interrupted => Outcome::Inconclusive,
+            NothingMeasured | NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError
+            | ProtocolError | Interrupted => Outcome::Inconclusive,
             _ => Outcome::Fail,
         }
     }

@@ -17,7 +17,7 @@ mod tests;
 use serde::Serialize;
 
 pub use limits::{Limits, Thresholds, TCG_TIME_SCALE};
-pub use split::{split, ScenarioRun};
+pub use split::{plain_run, split, ScenarioRun};
 
 use crate::events::TimedEvent;
 use crate::finding::{Class, Finding, Outcome};
@@ -75,7 +75,7 @@ impl Assertion {
     }
 }
 
-/// One scenario's judgement.
+/// One scenario's judgement (or the plain workload's: name `workload`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioResult {
     pub name: String,
@@ -87,7 +87,9 @@ pub struct ScenarioResult {
     /// Ops the guest could not apply, and other reasons the scenario did
     /// not run as written (these make it inconclusive).
     pub problems: Vec<String>,
-    /// The scenario's worker reports (`result.json` has them per scenario).
+    /// The scenario's worker reports (`result.json` has them per scenario;
+    /// the plain workload's are the run's `workers`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<ktstr_wire::workload::WorkerReport>,
     /// Set when the scheduler left during the scenario (see
     /// [`ScenarioRun::disrupted`]): the assertions were measured but not
@@ -103,6 +105,9 @@ pub struct Planned<'a> {
     pub origin: &'a str,
     pub limits: &'a Limits,
 }
+
+/// The name the plain workload's judgement goes by.
+pub const WORKLOAD: &str = "workload";
 
 /// Every assertion on one scenario's run.
 pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> ScenarioResult {
@@ -127,16 +132,18 @@ pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> Sc
     if run.workers.is_empty() && !run_failed {
         problems.push("no worker of the scenario reported".into());
     }
+    problems.extend(run.overflow.iter().cloned());
+    // Nothing passes by being skipped: a scenario whose every assertion
+    // was skipped (or off) measured nothing, and says so.
     let mut outcome = assertions
         .iter()
         .map(|a| a.outcome)
         .max()
-        .unwrap_or(Outcome::Pass)
-        .max(Outcome::Pass);
+        .unwrap_or(Outcome::Skip);
     if !problems.is_empty() {
         outcome = outcome.max(Outcome::Inconclusive);
     }
-    if run.marks.is_empty() && run_failed {
+    if run.marks.is_empty() && run.workers.is_empty() && run_failed {
         // Never started: the run's own findings say why.
         outcome = Outcome::Skip;
     }
@@ -160,6 +167,24 @@ pub fn judge_scenario(plan: &Planned, run: &ScenarioRun, run_failed: bool) -> Sc
     }
 }
 
+/// Judges the plain workload (no `--scenario`) as a scenario without
+/// steps, with the default assertions and `--assert` overrides.
+pub fn judge_workload(
+    limits: &Limits,
+    specs: &[ktstr_wire::workload::WorkSpec],
+    events: &[TimedEvent],
+    run_failed: bool,
+) -> ScenarioResult {
+    let plan = Planned {
+        name: WORKLOAD,
+        origin: "plain run",
+        limits,
+    };
+    let mut result = judge_scenario(&plan, &plain_run(events, specs), run_failed);
+    result.reports.clear();
+    result
+}
+
 /// Judges every planned scenario from the run's events.
 pub fn judge_all(
     plans: &[Planned],
@@ -176,17 +201,28 @@ pub fn judge_all(
 
 /// Verdict findings for failed assertions and scenarios that did not run
 /// as written.
-pub fn findings(results: &[ScenarioResult]) -> Vec<Finding> {
+pub fn findings<'a>(results: impl IntoIterator<Item = &'a ScenarioResult>) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in results {
+        let what = if r.name == WORKLOAD && r.origin == "plain run" {
+            "the workload".to_string()
+        } else {
+            format!("scenario {}", r.name)
+        };
         for a in r.assertions.iter().filter(|a| a.outcome == Outcome::Fail) {
             let value = a.measured.map_or("-".into(), |m| format!("{m:.3}"));
             let limit = a.threshold.map_or("-".into(), |t| format!("{t}"));
+            // The worst offender names the worker and its value.
+            let worst = a
+                .offenders
+                .first()
+                .map(|o| format!(": {o}"))
+                .unwrap_or_default();
             out.push(Finding::new(
                 Class::AssertionFailed,
                 format!(
-                    "scenario {}: {} failed: measured {value} {}, threshold {limit} ({})",
-                    r.name, a.name, a.unit, a.message
+                    "{what}: {} failed: measured {value} {}, threshold {limit}{worst}",
+                    a.name, a.unit
                 ),
                 a.offenders.clone(),
             ));
@@ -194,7 +230,7 @@ pub fn findings(results: &[ScenarioResult]) -> Vec<Finding> {
         if !r.problems.is_empty() {
             out.push(Finding::new(
                 Class::HarnessError,
-                format!("scenario {} did not run as written", r.name),
+                format!("{what} did not run as written"),
                 r.problems.clone(),
             ));
         }

@@ -4,16 +4,23 @@
 
 use ktstr_wire::scenario::{Mark, ScenarioEvent};
 use ktstr_wire::workload::{WorkSpec, WorkerReport};
-use ktstr_wire::GuestMsg;
+use ktstr_wire::{GuestMsg, Phase};
 
 use crate::events::TimedEvent;
 
-/// What the guest sent about one scenario.
+/// What the guest sent about one scenario (or the plain workload, which
+/// is judged as a scenario without steps: see [`plain_run`]).
 #[derive(Debug, Clone, Default)]
 pub struct ScenarioRun {
     pub marks: Vec<ScenarioEvent>,
     pub workers: Vec<WorkerReport>,
     pub ended: bool,
+    /// The groups' specs when no `Released` mark carries them (the plain
+    /// workload: the host planned them).
+    pub specs: Vec<WorkSpec>,
+    /// Why the guest's account of this scenario cannot be trusted whole
+    /// (it sent more marks or reports than any honest guest does).
+    pub overflow: Option<String>,
     /// Why the scheduler under test left while this scenario ran, not by
     /// one of its ops: the guest then cuts the scenario short, and its
     /// measurements describe a few disrupted moments (tasks switching
@@ -27,7 +34,7 @@ pub struct ScenarioRun {
 const MAX_PER_SCENARIO: usize = 10_000;
 
 fn over_limit() -> String {
-    format!("the guest sent more than {MAX_PER_SCENARIO} step marks or worker reports for this scenario")
+    format!("the guest sent more than {MAX_PER_SCENARIO} step marks or worker reports (no honest guest does): its account cannot be trusted")
 }
 
 /// One entry per scenario index below `count` (empty when it never ran).
@@ -49,7 +56,7 @@ pub fn split(events: &[TimedEvent], count: usize) -> Vec<ScenarioRun> {
                 if runs[i].marks.len() < MAX_PER_SCENARIO {
                     runs[i].marks.push(ev.as_ref().clone());
                 } else {
-                    runs[i].disrupted.get_or_insert_with(over_limit);
+                    runs[i].overflow.get_or_insert_with(over_limit);
                 }
             }
             GuestMsg::Worker(r) => {
@@ -57,7 +64,7 @@ pub fn split(events: &[TimedEvent], count: usize) -> Vec<ScenarioRun> {
                     if runs[i].workers.len() < MAX_PER_SCENARIO {
                         runs[i].workers.push(r.as_ref().clone());
                     } else {
-                        runs[i].disrupted.get_or_insert_with(over_limit);
+                        runs[i].overflow.get_or_insert_with(over_limit);
                     }
                 }
             }
@@ -69,6 +76,42 @@ pub fn split(events: &[TimedEvent], count: usize) -> Vec<ScenarioRun> {
         }
     }
     runs
+}
+
+/// The plain workload as a scenario without steps: every worker report of
+/// the run, the planned `specs`, ended when the guest stopped the workload,
+/// disrupted when the scheduler left while it ran.
+pub fn plain_run(events: &[TimedEvent], specs: &[WorkSpec]) -> ScenarioRun {
+    let mut run = ScenarioRun {
+        specs: specs.to_vec(),
+        ..ScenarioRun::default()
+    };
+    let mut running = false;
+    for msg in events.iter().filter_map(TimedEvent::guest) {
+        match msg {
+            GuestMsg::Phase { phase, .. } => match phase {
+                Phase::WorkloadStarted => running = true,
+                Phase::WorkloadStopped => {
+                    running = false;
+                    run.ended = true;
+                }
+                _ => {}
+            },
+            GuestMsg::Worker(r) if run.workers.len() < MAX_PER_SCENARIO => {
+                run.workers.push(r.as_ref().clone())
+            }
+            GuestMsg::Worker(_) => {
+                run.overflow.get_or_insert_with(over_limit);
+            }
+            other if running => {
+                if let Some(why) = scheduler_lost(other) {
+                    run.disrupted.get_or_insert(why);
+                }
+            }
+            _ => {}
+        }
+    }
+    run
 }
 
 /// Whether `msg` says the scheduler left without being asked: the guest
@@ -94,8 +137,12 @@ fn scheduler_lost(msg: &GuestMsg) -> Option<String> {
 }
 
 impl ScenarioRun {
-    /// The spec of worker group `group` and its release time (monotonic ns).
+    /// The spec of worker group `group` and its release time (monotonic
+    /// ns; 0 for the plain workload, which has no marks to time against).
     pub fn group(&self, group: u32) -> Option<(&WorkSpec, u64)> {
+        if self.marks.is_empty() {
+            return self.specs.get(group as usize).map(|s| (s, 0));
+        }
         self.marks.iter().find_map(|m| match &m.mark {
             Mark::Released {
                 first,

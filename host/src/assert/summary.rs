@@ -27,18 +27,17 @@ fn value(v: Option<f64>) -> String {
     }
 }
 
-/// The scenario section of the summary (empty without scenarios).
-pub fn render(results: &[ScenarioResult]) -> String {
+/// The assertions section of the summary: each scenario's, or the plain
+/// workload's (empty when nothing was judged).
+pub fn render<'a>(results: impl IntoIterator<Item = &'a ScenarioResult>) -> String {
     let mut s = String::new();
     for r in results {
-        let _ = writeln!(
-            s,
-            "scenario {} [{}]: {} ({} workers)",
-            r.name,
-            r.origin,
-            word(r.outcome),
-            r.workers
-        );
+        let what = if r.name == super::WORKLOAD && r.origin == "plain run" {
+            "assertions on the workload".to_string()
+        } else {
+            format!("scenario {} [{}]", r.name, r.origin)
+        };
+        let _ = writeln!(s, "{what}: {} ({} workers)", word(r.outcome), r.workers);
         if let Some(why) = &r.not_judged {
             let _ = writeln!(
                 s,

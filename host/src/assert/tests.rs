@@ -79,7 +79,7 @@ fn run(groups: u32, workers: Vec<WorkerReport>) -> ScenarioRun {
         ],
         workers,
         ended: true,
-        disrupted: None,
+        ..ScenarioRun::default()
     }
 }
 
@@ -520,16 +520,32 @@ fn a_scheduler_that_leaves_mid_scenario_is_reported_once_not_per_assertion() {
 }
 
 #[test]
-fn a_flood_of_marks_or_reports_is_capped_and_not_judged() {
+fn a_flood_of_marks_or_reports_is_capped_and_makes_the_run_inconclusive() {
     let mut events = vec![ev(GuestMsg::Scenario(Box::new(released(1, &[0, 1]))))];
     for i in 0..10_050u32 {
         events.push(ev(GuestMsg::Worker(Box::new(worker(0, i, 0.5)))));
     }
+    events.push(ev(GuestMsg::Scenario(Box::new(mark(
+        Mark::Ended,
+        T0 + 4 * SEC,
+        &[],
+    )))));
     let runs = split(&events, 1);
     assert_eq!(runs[0].workers.len(), 10_000);
     assert!(runs[0]
-        .disrupted
+        .overflow
         .as_deref()
         .unwrap_or("")
         .contains("more than 10000"));
+    let lim = limits();
+    let plan = Planned {
+        name: "s",
+        origin: "t",
+        limits: &lim,
+    };
+    let res = judge_scenario(&plan, &runs[0], false);
+    assert_eq!(res.outcome, Outcome::Inconclusive);
+    let f = findings(&[res]);
+    assert!(f.iter().any(|f| f.class == Class::HarnessError
+        && f.evidence.iter().any(|e| e.contains("more than 10000"))));
 }

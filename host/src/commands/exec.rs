@@ -19,8 +19,11 @@ use crate::error::Result;
 use crate::exit::ExitCode;
 use crate::plan::{Mode, RunPlan};
 use crate::report::summary;
-use crate::run::execute::{execute, RunOptions};
+use crate::run::execute::{execute, EventHook, RunOptions};
+use crate::run::live::LiveOutput;
 
+/// How long the live output may take to drain after the run.
+const LIVE_DRAIN: Duration = Duration::from_secs(5);
 /// Exit code of a command killed at `--timeout`, as coreutils `timeout` does.
 pub const TIMED_OUT: u8 = 124;
 
@@ -59,12 +62,22 @@ impl ExecArgs {
 /// Runs the command; returns the exit code (see [`EXEC_HELP`]).
 pub fn run(args: &ExecArgs, cache: &CacheDir) -> Result<u8> {
     let plan = RunPlan::new(&args.vm.request(args.mode())?, cache)?;
+    let live = LiveOutput::start(std::io::stdout(), std::io::stderr());
     let opts = RunOptions {
         quiet: !args.verbose,
-        on_event: Some(crate::payload::result::show_live),
+        on_event: Some(EventHook::new(live.observer())),
         ..Default::default()
     };
-    let done = execute(&plan, cache, opts)?;
+    let done = execute(&plan, cache, opts);
+    let unshown = live.finish(LIVE_DRAIN);
+    let done = done?;
+    if unshown > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "ktstr-vm: {unshown} chunk(s) of the command's output were not shown live (stdout was not being read); the whole output is in {}",
+            done.result.artifacts.display()
+        );
+    }
     if args.verbose || done.exit != ExitCode::Pass {
         let _ = write!(std::io::stderr(), "{}", summary::render(&done.result));
     }

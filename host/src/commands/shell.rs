@@ -21,7 +21,7 @@ use crate::events::TimedEvent;
 use crate::exit::{ExitClass, ExitCode};
 use crate::plan::{Mode, RunPlan};
 use crate::report::summary;
-use crate::run::execute::{execute, RunOptions};
+use crate::run::execute::{execute, EventHook, RunOptions};
 
 /// `shell` without a terminal (exit 129: use `exec` in scripts).
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +58,7 @@ pub fn run(args: &ShellArgs, cache: &CacheDir) -> Result<ExitCode> {
         cache,
         RunOptions {
             quiet: false,
-            on_event: Some(show_scheduler_log),
+            on_event: Some(EventHook::new(show_scheduler_log)),
             ..Default::default()
         },
     );

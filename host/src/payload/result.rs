@@ -184,21 +184,6 @@ pub fn summary(results: &[PayloadResult]) -> String {
     s
 }
 
-/// Shows a payload's output as it arrives: its stdout on ours, its stderr
-/// on ours (`ktstr-vm exec`).
-pub fn show_live(ev: &TimedEvent) {
-    use std::io::Write;
-    if let Some(GuestMsg::PayloadOutput { stream, data, .. }) = ev.guest() {
-        let _ = match stream {
-            Stream::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(data.as_bytes()).and_then(|()| out.flush())
-            }
-            Stream::Stderr => std::io::stderr().lock().write_all(data.as_bytes()),
-        };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use ktstr_wire::workload::{WorkSpec, WorkType, WorkloadConfig};
 use ktstr_wire::{Fault, FaultKind, PayloadConfig};
 
+use crate::assert::{Limits, Thresholds};
 use crate::cache_dir::CacheDir;
 use crate::exit::{ExitClass, ExitCode};
 use crate::include::{parse_include, Include, IncludeError};
@@ -95,6 +96,10 @@ pub enum PlanError {
     Payload(#[from] PayloadError),
     #[error("no busybox on the host PATH: the guest shell is busybox (Debian: apt-get install busybox-static)")]
     NoBusybox,
+    #[error("this run tests nothing: {0}")]
+    NothingToTest(&'static str),
+    #[error(transparent)]
+    Assert(#[from] crate::assert::limits::LimitError),
 }
 
 impl ExitClass for PlanError {
@@ -111,7 +116,9 @@ impl ExitClass for PlanError {
             | PlanError::Workload(_)
             | PlanError::Inject { .. }
             | PlanError::Scenario(_)
-            | PlanError::Payload(_) => ExitCode::Usage,
+            | PlanError::Payload(_)
+            | PlanError::NothingToTest(_)
+            | PlanError::Assert(_) => ExitCode::Usage,
         }
     }
 }
@@ -135,6 +142,7 @@ pub struct RunPlan {
     faults: Vec<Fault>,
     payloads: Vec<PayloadPlan>,
     scenarios: Vec<ScenarioPlan>,
+    workload_limits: Option<Limits>,
 }
 
 impl RunPlan {
@@ -177,6 +185,16 @@ impl RunPlan {
         if !scenarios.is_empty() {
             workload.duration_ms = crate::scenario::run_ms(&scenarios);
         }
+        // `--assert` applies to the plain workload as to scenarios; an
+        // unknown key is an error even when nothing would read it.
+        let cli_limits = Thresholds::from_args(&req.asserts)?;
+        let workload_limits =
+            (req.mode == Mode::Workload && scenarios.is_empty() && !workload.groups.is_empty())
+                .then(|| {
+                    Thresholds::defaults(accel.accel)
+                        .overlay(&cli_limits)
+                        .resolve()
+                });
         let mut includes = req
             .includes
             .iter()
@@ -185,6 +203,7 @@ impl RunPlan {
         let mut specs = req.payloads.clone();
         specs.extend(mode::payloads(&req.mode, &mut includes)?);
         let payloads = resolve_payloads(&specs, &workload, &mut includes)?;
+        check_tests_something(&req.mode, &workload, &payloads, &scenarios)?;
         check_faults(&req.faults, workload.duration_ms, scheduler.is_some())?;
         let attach_timeout =
             req.attach_timeout
@@ -219,6 +238,7 @@ impl RunPlan {
             faults: req.faults.clone(),
             payloads,
             scenarios,
+            workload_limits,
         })
     }
 
@@ -271,6 +291,11 @@ impl RunPlan {
     pub fn scenarios(&self) -> &[ScenarioPlan] {
         &self.scenarios
     }
+    /// Thresholds of the plain workload's assertions (a workload run
+    /// without scenarios): the defaults for the accelerator, then `--assert`.
+    pub fn workload_limits(&self) -> Option<&Limits> {
+        self.workload_limits.as_ref()
+    }
     /// An interactive shell on the console instead of the workload.
     pub fn shell(&self) -> bool {
         self.mode == Mode::Shell
@@ -314,6 +339,30 @@ fn resolve_payloads(
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// A workload run must run something for some time: workers, a scenario
+/// or a payload. A run that tests nothing would pass by default.
+fn check_tests_something(
+    mode: &Mode,
+    workload: &WorkloadConfig,
+    payloads: &[PayloadPlan],
+    scenarios: &[ScenarioPlan],
+) -> Result<(), PlanError> {
+    if *mode != Mode::Workload || !scenarios.is_empty() {
+        return Ok(());
+    }
+    if workload.duration_ms == 0 {
+        return Err(PlanError::NothingToTest(
+            "--duration 0s runs the workload for no time; give e.g. --duration 5s",
+        ));
+    }
+    if workload.groups.is_empty() && payloads.is_empty() {
+        return Err(PlanError::NothingToTest(
+            "--workers 0 and no --payload: give workers, a --payload or a --scenario",
+        ));
+    }
+    Ok(())
 }
 
 /// A fault must fire while the workload runs, and a scheduler must exist to kill.

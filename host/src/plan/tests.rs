@@ -33,3 +33,25 @@ fn timeout_grows_with_vcpus_and_duration() {
     assert!(d(64, 5) > d(2, 5));
     assert!(d(2, 60) > d(2, 5));
 }
+
+#[test]
+fn a_workload_run_must_test_something() {
+    let groups = |n: usize, ms: u64| WorkloadConfig {
+        duration_ms: ms,
+        groups: vec![WorkSpec::default(); n],
+    };
+    let ok = |mode: &Mode, w: &WorkloadConfig| check_tests_something(mode, w, &[], &[]).is_ok();
+    assert!(ok(&Mode::Workload, &groups(1, 5000)));
+    assert!(
+        !ok(&Mode::Workload, &groups(0, 5000)),
+        "--workers 0, no payload"
+    );
+    assert!(!ok(&Mode::Workload, &groups(1, 0)), "--duration 0s");
+    // exec and shell run no workers on purpose.
+    assert!(ok(&Mode::Shell, &groups(0, 1000)));
+    let exec = Mode::Exec {
+        command: vec!["true".into()],
+        timeout: Duration::from_secs(1),
+    };
+    assert!(ok(&exec, &groups(0, 3000)));
+}

@@ -167,6 +167,7 @@ mod tests {
             workers: vec![],
             payloads: vec![],
             scenarios: vec![],
+            workload: None,
             artifacts: "/a".into(),
         }
     }

@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use crate::events::TimedEvent;
 use crate::finding::{Finding, Outcome};
-use crate::verdict::Judgement;
 use crate::plan::{RunPlan, SchedulerSource};
 use crate::qemu::accel::AccelChoice;
+use crate::verdict::Judgement;
 pub use timeline::{timeline, TimelineEntry};
 
 /// Bumped when `result.json` changes incompatibly.
@@ -43,6 +43,9 @@ pub struct RunResult {
     /// One result per `--scenario`, with its assertions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scenarios: Vec<crate::assert::ScenarioResult>,
+    /// The plain workload's assertions (a run without scenarios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::assert::ScenarioResult>,
     pub artifacts: PathBuf,
 }
 
@@ -82,7 +85,11 @@ impl RunResult {
         exit_code: i32,
         artifacts: PathBuf,
     ) -> RunResult {
-        let Judgement { verdict, scenarios } = judged;
+        let Judgement {
+            verdict,
+            scenarios,
+            workload,
+        } = judged;
         let guest = || events.iter().filter_map(|e| e.guest());
         let release = guest().find_map(|m| match m {
             GuestMsg::Hello { kernel_release, .. } => Some(kernel_release.clone()),
@@ -134,6 +141,7 @@ impl RunResult {
             workers,
             payloads,
             scenarios,
+            workload,
             artifacts,
         }
     }

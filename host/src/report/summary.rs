@@ -100,7 +100,9 @@ pub fn render(r: &RunResult) -> String {
     if !r.workers.is_empty() {
         s.push_str(&worker_table(&r.workers));
     }
-    s.push_str(&crate::assert::summary::render(&r.scenarios));
+    s.push_str(&crate::assert::summary::render(
+        r.scenarios.iter().chain(&r.workload),
+    ));
     s.push_str(&crate::payload::result::summary(&r.payloads));
     for f in &r.findings {
         let at = f

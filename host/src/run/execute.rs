@@ -47,13 +47,30 @@ impl ExitClass for ExecuteError {
     }
 }
 
+/// Something that sees every event as it arrives. It runs in the run's
+/// event loop, so it must never block (see [`super::live`]).
+#[derive(Clone)]
+pub struct EventHook(pub std::sync::Arc<dyn Fn(&TimedEvent) + Send + Sync>);
+
+impl std::fmt::Debug for EventHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventHook")
+    }
+}
+
+impl EventHook {
+    pub fn new(f: impl Fn(&TimedEvent) + Send + Sync + 'static) -> EventHook {
+        EventHook(std::sync::Arc::new(f))
+    }
+}
+
 /// How the run goes, besides what the plan says.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// No progress lines on stderr.
     pub quiet: bool,
     /// Also shown every event as it arrives (`exec` streams payload output).
-    pub on_event: Option<fn(&TimedEvent)>,
+    pub on_event: Option<EventHook>,
     /// Artifacts go exactly here (a repeated run's `run-01`, a matrix
     /// cell's directory) instead of the plan's `--artifacts` or the cache.
     pub artifacts: Option<std::path::PathBuf>,
@@ -111,8 +128,8 @@ pub fn execute(
     let progress = Progress { quiet: opts.quiet };
     progress.start(plan, image.base_reused);
     let events = runner::boot(plan, &image.path, &arts, &mut |ev: &TimedEvent| {
-        if let Some(show) = opts.on_event {
-            show(ev);
+        if let Some(hook) = &opts.on_event {
+            (hook.0)(ev);
         }
         progress.show(ev)
     })?;
@@ -132,6 +149,10 @@ pub fn execute(
         expected_workers: plan.expected_workers(),
         payloads: &payloads,
         scenarios: &planned,
+        workload: plan
+            .workload_limits()
+            .map(|l| (l, plan.workload().groups.as_slice())),
+        shell: plan.shell(),
     });
     let interrupted = events.iter().any(|e| e.event == Event::Interrupted);
     let exit = judged.verdict.outcome.exit_code(interrupted);

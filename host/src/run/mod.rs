@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod execute;
 pub mod interrupt;
+pub mod live;
 pub mod repeat;
 pub mod runner;
 pub mod sanitize;

@@ -2,12 +2,13 @@
 //! digest of the events and returns findings.
 
 use ktstr_wire::workload::WorkerExit;
-use ktstr_wire::{ExitStatus, Stream};
+use ktstr_wire::{ExitStatus, Stream, PROTOCOL_VERSION};
 
 use super::facts::{digest, Facts, SchedExit};
 use super::kernel_log::{self, NORMAL_UNREGISTER};
 use super::{health, JudgeInput};
 use crate::finding::{Class, Finding, Outcome};
+use crate::qemu::process::QemuExit;
 
 /// Lines of scheduler log kept as evidence.
 const SCHED_TAIL: usize = 25;
@@ -31,6 +32,17 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
     }
     if f.hello.is_none() {
         out.push(no_init(&f, input));
+        return out;
+    }
+    if let Some(v) = f.guest_protocol.filter(|v| *v != PROTOCOL_VERSION) {
+        // Nothing else the guest said can be read with confidence.
+        out.push(Finding::new(
+            Class::HarnessError,
+            format!(
+                "the guest speaks protocol {v}, this ktstr-vm speaks {PROTOCOL_VERSION}: its initramfs or snapshot comes from another version (clear the cache with `rm -r ~/.cache/ktstr-vm/initramfs`)"
+            ),
+            vec![],
+        ));
         return out;
     }
     out.extend(harness_errors(&f, input));
@@ -408,7 +420,12 @@ fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding>
             .map(|m| vec![Finding::new(Class::HarnessError, m, vec![])])
             .unwrap_or_default();
     }
-    if so_far.iter().any(|x| x.class == Class::KernelPanic) {
+    // A panic (the kernel's, or init's death: a harness error) already
+    // says why the guest ended.
+    if so_far
+        .iter()
+        .any(|x| matches!(x.class, Class::KernelPanic | Class::HarnessError))
+    {
         return vec![];
     }
     let mut ev = Vec::new();
@@ -467,6 +484,17 @@ fn completion(f: &Facts, input: &JudgeInput, so_far: &[Finding]) -> Vec<Finding>
             );
             ev.push("console tail:".to_string());
             ev.extend(tail(input.console, CONSOLE_TAIL));
+            // QEMU exits 0 when the guest resets or powers off (with
+            // -no-reboot): the guest ended itself, which its init never
+            // does before `Done`, so the kernel under test died.
+            if f.qemu_exit == Some(QemuExit::Exited { code: 0 }) {
+                return vec![Finding::new(
+                    Class::GuestReset,
+                    "the guest reset or powered off before it finished, with no panic message (the kernel under test died, e.g. a triple fault)",
+                    ev,
+                )
+                .at(f.last_alive_ms)];
+            }
             let how = f
                 .qemu_exit
                 .map_or("no exit status".to_string(), |e| format!("{e:?}"));

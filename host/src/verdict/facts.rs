@@ -27,6 +27,8 @@ pub(super) struct SchedExit {
 #[derive(Debug, Default)]
 pub(super) struct Facts<'a> {
     pub hello: Option<(&'a str, bool)>,
+    /// The protocol version the guest said it speaks.
+    pub guest_protocol: Option<u32>,
     pub errors: Vec<(&'a str, &'a str)>,
     pub topology: Option<&'a Topology>,
     pub started: bool,
@@ -79,8 +81,12 @@ fn guest<'a>(f: &mut Facts<'a>, msg: &'a GuestMsg) {
         GuestMsg::Hello {
             kernel_release,
             sched_ext,
+            protocol,
             ..
-        } => f.hello = Some((kernel_release, *sched_ext)),
+        } => {
+            f.hello = Some((kernel_release, *sched_ext));
+            f.guest_protocol = Some(*protocol);
+        }
         GuestMsg::Topology(t) => f.topology = Some(t),
         GuestMsg::Phase { phase, uptime_ms } => {
             f.workload_started |= *phase == Phase::WorkloadStarted;

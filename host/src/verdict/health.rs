@@ -19,7 +19,12 @@ const BEFORE_PANIC_MS: u64 = 1000;
 pub(super) fn kernel_health(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
     let console: Vec<&str> = input.console.lines().map(str::trim_end).collect();
     let kmsg = f.kernel.iter().map(|l| (Some(l.ts_us / 1000), l.text));
-    let cons = console.iter().map(|l| (console_ts_ms(l), *l));
+    // In a shell the console also carries what the user typed and what
+    // programs printed; only the kernel's own (timestamped) lines count.
+    let cons = console
+        .iter()
+        .map(|l| (console_ts_ms(l), *l))
+        .filter(|(ts, _)| !input.shell || ts.is_some());
     let mut out: Vec<Finding> = Vec::new();
     for (at, line) in kmsg.chain(cons) {
         let Some(class) = kernel_log::classify(line) else {
@@ -37,7 +42,14 @@ pub(super) fn kernel_health(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
                 .map(|l| l.text.to_string())
                 .collect()
         });
-        out.push(Finding::new(class, format!("kernel: {}", strip_ts(line)), ev).at(at));
+        let message = match class {
+            Class::HarnessError => format!(
+                "the harness's guest init (PID 1) died and the kernel panicked: a ktstr-vm bug, not the scheduler's or the kernel's: {}",
+                strip_ts(line)
+            ),
+            _ => format!("kernel: {}", strip_ts(line)),
+        };
+        out.push(Finding::new(class, message, ev).at(at));
     }
     out
 }

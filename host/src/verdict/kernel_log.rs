@@ -5,6 +5,9 @@ use crate::finding::Class;
 /// Ordered: the first matching pattern names the class, so the specific
 /// `BUG: soft lockup` wins over the generic `BUG:`.
 const PATTERNS: &[(&str, Class)] = &[
+    // PID 1 is the harness's guest init: its death panics the kernel, but
+    // it is the harness's fault, not the kernel's or the scheduler's.
+    ("Attempted to kill init", Class::HarnessError),
     ("Kernel panic - not syncing", Class::KernelPanic),
     ("soft lockup", Class::SoftLockup),
     ("hard LOCKUP", Class::HardLockup),

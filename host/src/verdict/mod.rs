@@ -16,9 +16,11 @@ mod tests;
 
 use ktstr_wire::topology::Topology;
 
-use crate::assert::{Planned, ScenarioResult};
+use ktstr_wire::workload::WorkSpec;
+
+use crate::assert::{Limits, Planned, ScenarioResult};
 use crate::events::TimedEvent;
-use crate::finding::{Outcome, Verdict};
+use crate::finding::{Class, Finding, Outcome, Verdict};
 use crate::payload::PayloadResult;
 
 /// What the checks need besides the events.
@@ -43,13 +45,20 @@ pub struct JudgeInput<'a> {
     pub payloads: &'a [PayloadResult],
     /// The scenarios the guest was asked to run, with their thresholds.
     pub scenarios: &'a [Planned<'a>],
+    /// The plain workload's thresholds and groups, when it ran without
+    /// scenarios: it is judged with the same assertions.
+    pub workload: Option<(&'a Limits, &'a [WorkSpec])>,
+    /// An interactive shell: the console also carries what the user typed
+    /// and printed, so only kernel lines (timestamped) are scanned there.
+    pub shell: bool,
 }
 
-/// The verdict, and each scenario's assertions.
+/// The verdict, and the assertions of each scenario or the plain workload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
     pub verdict: Verdict,
     pub scenarios: Vec<ScenarioResult>,
+    pub workload: Option<ScenarioResult>,
 }
 
 /// Judges a run: every source's findings, one verdict.
@@ -60,9 +69,38 @@ pub fn judge(input: &JudgeInput) -> Judgement {
     // were measured under a broken scheduler or kernel.
     let run_failed = findings.iter().any(|f| f.outcome > Outcome::Pass);
     let scenarios = crate::assert::judge_all(input.scenarios, input.events, run_failed);
-    findings.extend(crate::assert::findings(&scenarios));
+    let workload =
+        match input.workload {
+            Some((limits, specs)) if input.scenarios.is_empty() => Some(
+                crate::assert::judge_workload(limits, specs, input.events, run_failed),
+            ),
+            _ => None,
+        };
+    let judged: Vec<&ScenarioResult> = scenarios.iter().chain(&workload).collect();
+    findings.extend(crate::assert::findings(judged.iter().copied()));
+    if !run_failed && !judged.is_empty() && judged.iter().all(|r| r.outcome == Outcome::Skip) {
+        findings.push(nothing_measured(&judged));
+    }
     Judgement {
         verdict: Verdict::of(findings),
         scenarios,
+        workload,
     }
+}
+
+/// Every assertion was skipped: say why each was, since a pass would lie.
+fn nothing_measured(judged: &[&ScenarioResult]) -> Finding {
+    let evidence = judged
+        .iter()
+        .flat_map(|r| {
+            r.assertions
+                .iter()
+                .map(move |a| format!("{}: {}: {}", r.name, a.name, a.message))
+        })
+        .collect();
+    Finding::new(
+        Class::NothingMeasured,
+        "no assertion measured anything (every one was skipped or off), so the run proves nothing",
+        evidence,
+    )
 }

@@ -14,7 +14,7 @@ fn g(msg: GuestMsg) -> TimedEvent {
 
 fn hello() -> TimedEvent {
     g(GuestMsg::Hello {
-        protocol: 1,
+        protocol: ktstr_wire::PROTOCOL_VERSION,
         kernel_release: "6.12".into(),
         uptime_ms: 900,
         sched_ext: true,
@@ -490,4 +490,185 @@ fn a_done_without_the_work_is_not_a_pass() {
     })
     .verdict;
     assert_eq!(v.outcome, Outcome::Pass, "{v:#?}");
+}
+
+#[test]
+fn a_guest_of_another_protocol_is_not_read() {
+    let mut events = healthy_scx();
+    events[1] = g(GuestMsg::Hello {
+        protocol: ktstr_wire::PROTOCOL_VERSION + 7,
+        kernel_release: "6.12".into(),
+        uptime_ms: 900,
+        sched_ext: true,
+    });
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::HarnessError]);
+    assert!(v.findings[0].message.contains("protocol"), "{v:?}");
+}
+
+#[test]
+fn init_dying_is_the_harness_not_the_kernel() {
+    let mut events = healthy_scx();
+    events.truncate(5);
+    events.push(TimedEvent::new(
+        50,
+        Event::QemuExited {
+            exit: QemuExit::Exited { code: 0 },
+        },
+    ));
+    let console = "[ 3.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\n[ 3.0] CPU: 1 PID: 1 Comm: init\n";
+    let v = judge_events(&events, true, console);
+    assert_eq!(classes(&v), [Class::HarnessError], "{v:#?}");
+    assert_eq!(v.outcome, Outcome::Inconclusive);
+    assert!(v.findings[0].message.contains("guest init (PID 1) died"));
+}
+
+#[test]
+fn a_guest_that_resets_mid_run_failed_itself() {
+    // QEMU exits 0 on a guest reset (-no-reboot): no panic on the console,
+    // no Done. Not infrastructure to retry: the kernel under test died.
+    let mut events = healthy_scx();
+    events.truncate(5);
+    events.push(TimedEvent::new(
+        50,
+        Event::QemuExited {
+            exit: QemuExit::Exited { code: 0 },
+        },
+    ));
+    let v = judge_events(&events, true, "[ 2.0] just booted\n");
+    assert_eq!(classes(&v), [Class::GuestReset]);
+    assert_eq!(v.outcome, Outcome::Fail);
+    assert!(!Class::GuestReset.is_infrastructure());
+    // QEMU itself failing (non-zero) stays infrastructure.
+    events.pop();
+    events.push(TimedEvent::new(
+        50,
+        Event::QemuExited {
+            exit: QemuExit::Exited { code: 1 },
+        },
+    ));
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::QemuDied]);
+}
+
+#[test]
+fn a_shell_session_scans_only_the_kernel_lines() {
+    let events = healthy_scx();
+    // The user typed it, or a program printed it: not the kernel.
+    let typed = "/ # echo 'BUG: pretend'\nBUG: pretend\n";
+    let judge = |shell: bool, console: &str| {
+        judge(&JudgeInput {
+            events: &events,
+            scheduler_expected: true,
+            console,
+            shell,
+            ..Default::default()
+        })
+        .verdict
+    };
+    assert_eq!(judge(true, typed).outcome, Outcome::Pass);
+    assert_eq!(classes(&judge(false, typed)), [Class::KernelBug]);
+    let kernel = "[ 4.2] BUG: scheduling while atomic\n";
+    assert_eq!(classes(&judge(true, kernel)), [Class::KernelBug]);
+}
+
+/// A plain run (no scenario) whose one worker waited `gap_ms` to run.
+fn plain_run_with_gap(gap_ms: u64) -> Vec<TimedEvent> {
+    let mut events = healthy_scx();
+    let report = |index: u32, gap_ms: u64| {
+        g(GuestMsg::Worker(Box::new(WorkerReport {
+            tid: 40 + index as i32,
+            index,
+            work_units: 1_000,
+            work_type: "spin_wait".into(),
+            cpu_time_ns: 4_000_000_000,
+            wall_time_ns: 5_000_000_000,
+            max_gap: Some(ktstr_wire::workload::Gap {
+                len_ns: gap_ms * 1_000_000,
+                cpu: 1,
+                at_ns: 4_500_000_000,
+            }),
+            exit: WorkerExit::Completed,
+            ..Default::default()
+        })))
+    };
+    events[5] = report(0, 20);
+    events[6] = report(1, gap_ms);
+    events.insert(
+        7,
+        g(GuestMsg::Phase {
+            phase: Phase::WorkloadStopped,
+            uptime_ms: 8,
+        }),
+    );
+    events
+}
+
+#[test]
+fn the_plain_run_is_judged_by_the_default_assertions() {
+    let specs = vec![ktstr_wire::workload::WorkSpec::default()];
+    let lim = crate::assert::Thresholds::defaults(crate::qemu::accel::Accel::Tcg).resolve();
+    let judge_gap = |gap_ms| {
+        let events = plain_run_with_gap(gap_ms);
+        judge(&JudgeInput {
+            events: &events,
+            scheduler_expected: true,
+            expected_workers: Some(2),
+            workload: Some((&lim, &specs)),
+            ..Default::default()
+        })
+    };
+    // 4 s off the CPU in a 5 s run: under the sched_ext watchdog's 30 s,
+    // over the 3 s TCG limit.
+    let j = judge_gap(4_000);
+    assert_eq!(classes(&j.verdict), [Class::AssertionFailed], "{j:#?}");
+    let f = &j.verdict.findings[0];
+    assert!(f.message.contains("max_gap"), "{}", f.message);
+    assert!(
+        f.message.contains("worker 0.1") && f.message.contains("4000 ms"),
+        "the finding names the worker and the gap: {}",
+        f.message
+    );
+    let w = j.workload.expect("the workload's assertions");
+    let gap = w.assertions.iter().find(|a| a.name == "max_gap").unwrap();
+    assert_eq!((gap.measured, gap.threshold), (Some(4000.0), Some(3000.0)));
+
+    let j = judge_gap(30);
+    assert_eq!(j.verdict.outcome, Outcome::Pass, "{j:#?}");
+    let w = j.workload.unwrap();
+    assert!(w
+        .assertions
+        .iter()
+        .any(|a| a.name == "not_starved" && a.outcome == Outcome::Pass));
+}
+
+#[test]
+fn a_run_where_nothing_was_measured_does_not_pass() {
+    let specs = vec![ktstr_wire::workload::WorkSpec::default()];
+    // Every assertion off: nothing can pass.
+    let lim = crate::assert::Thresholds::from_args(
+        &[
+            "not_starved=off",
+            "max_spread=off",
+            "max_gap_ms=off",
+            "isolation=off",
+            "max_wake_p99_us=off",
+            "max_throughput_cv=off",
+            "min_work_rate=off",
+        ]
+        .map(String::from),
+    )
+    .unwrap()
+    .resolve();
+    let events = plain_run_with_gap(10);
+    let j = judge(&JudgeInput {
+        events: &events,
+        scheduler_expected: true,
+        expected_workers: Some(2),
+        workload: Some((&lim, &specs)),
+        ..Default::default()
+    });
+    assert_eq!(j.workload.as_ref().unwrap().outcome, Outcome::Skip);
+    assert_eq!(classes(&j.verdict), [Class::NothingMeasured]);
+    assert_eq!(j.verdict.outcome, Outcome::Inconclusive);
 }
