@@ -59,6 +59,9 @@ Commits that do not build or boot are skipped (125)."
     /// Run a test under A and a baseline B N times each and flag significant regressions
     #[command(after_help = crate::compare::cli::COMPARE_HELP)]
     Compare(crate::compare::cli::CompareArgs),
+    /// Run a test over kernels x topologies x schedulers x scenarios, in parallel
+    #[command(after_help = crate::matrix::cli::MATRIX_HELP)]
+    Matrix(crate::matrix::cli::MatrixArgs),
     /// Boot, attach the scheduler, run one command and exit with its code
     #[command(after_help = crate::commands::exec::EXEC_HELP)]
     Exec(crate::commands::exec::ExecArgs),

@@ -7,9 +7,10 @@
 //! and payloads make [`finding`]s) -> [`report`], with [`exit`] and
 //! [`error`] deciding the process exit code.
 //!
-//! Commands built on runs: [`commands`] (`run`, `exec`, `shell`, `bisect`)
-//! and [`compare`]; [`cli`] assembles them, [`args`] holds the options they
-//! share. Modules are listed leaves first: each uses only those above it.
+//! Commands built on runs: [`commands`] (`run`, `exec`, `shell`, `bisect`),
+//! [`compare`] and [`matrix`]; [`cli`] assembles them, [`args`] holds the
+//! options they share. The groups below go from leaves to commands: a
+//! module uses only its own group and the groups above it.
 
 // Leaves: vocabulary and helpers.
 pub mod cache_dir;
@@ -18,7 +19,8 @@ pub mod exit;
 pub mod finding;
 pub mod include;
 pub mod which;
-// What a run is made of.
+// What a run is made of, and the options that ask for one.
+pub mod args;
 pub mod assert;
 pub mod events;
 pub mod guest_image;
@@ -33,9 +35,9 @@ pub mod report;
 pub mod verdict;
 // Running it.
 pub mod compare;
+pub mod matrix;
 pub mod run;
 // The command line.
-pub mod args;
 pub mod cli;
 pub mod commands;
 

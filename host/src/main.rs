@@ -51,6 +51,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             0
         }
         Some(Command::Compare(args)) => code(ktstr_vm::compare::cli::run(&args, &cache)?),
+        Some(Command::Matrix(args)) => code(ktstr_vm::matrix::cli::run(&args, &cache)?),
         Some(Command::Scenarios { cmd }) => {
             ktstr_vm::scenario::cli::run(cmd)?;
             0

@@ -21,7 +21,7 @@ use ktstr_wire::scenario::{CgroupDef, ScenarioSpec, Step};
 use ktstr_wire::Millis;
 
 use crate::assert::Thresholds;
-pub use parse::{line_col, Format, Location, SyntaxError};
+pub use parse::{line_col, parse, Format, Location, SyntaxError};
 pub use validate::CheckError;
 
 /// Run length of a scenario with no duration and no steps.
@@ -120,7 +120,7 @@ pub fn from_text(
     format: Format,
     default_name: &str,
 ) -> Result<Loaded, ScenarioError> {
-    let mut file = parse::parse(text, origin, format)?;
+    let mut file: ScenarioFile = parse::parse(text, origin, format)?;
     if file.name.is_empty() {
         file.name = default_name.to_string();
     }

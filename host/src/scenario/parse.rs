@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use super::ScenarioFile;
-
 /// Where a problem is in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -48,8 +46,13 @@ impl Format {
     }
 }
 
-/// Parses `text` (named `file` in errors).
-pub fn parse(text: &str, file: &str, format: Format) -> Result<ScenarioFile, SyntaxError> {
+/// Parses `text` (named `file` in errors) into a scenario, or any other
+/// file ktstr-vm reads the same way (the matrix plan).
+pub fn parse<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+    format: Format,
+) -> Result<T, SyntaxError> {
     match format {
         Format::Toml => toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
