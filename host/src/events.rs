@@ -27,6 +27,9 @@ pub enum Event {
     HostTimeout { limit_ms: u64 },
     /// The user interrupted the run (Ctrl-C / SIGTERM).
     Interrupted,
+    /// The guest wrote more to its console than `console.log` keeps: this
+    /// many bytes between its head and its tail were dropped.
+    ConsoleCut { dropped_bytes: u64 },
 }
 
 /// An event with the host time since the run started.

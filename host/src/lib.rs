@@ -17,7 +17,9 @@ pub mod cache_dir;
 pub mod error;
 pub mod exit;
 pub mod finding;
+pub mod guard;
 pub mod include;
+pub mod scratch;
 pub mod which;
 // What a run is made of, and the options that ask for one.
 pub mod args;

@@ -34,6 +34,8 @@ fn main() -> std::process::ExitCode {
 /// Runs the command; its process exit code (`exec` passes its command's on).
 fn dispatch(cli: Cli) -> Result<u8> {
     let cache = CacheDir::resolve(cli.cache_dir.as_deref())?;
+    // What killed runs left behind (their sockets, half-written files).
+    ktstr_vm::scratch::sweep(cache.root());
     let code = |c: ExitCode| c.code() as u8;
     Ok(match cli.command {
         None => code(commands::run::run(&cli.run, &cache)?),

@@ -133,11 +133,15 @@ fn install_with(s: &CargoScheduler, cache: &CacheDir, cargo: &Path) -> Result<Pa
         .prefix(&format!(".{}-{}.", s.name, s.version))
         .tempdir_in(&parent)
         .map_err(io(&parent))?;
+    let log_path = parent.join(format!(".{}-{}.log", s.name, s.version));
+    let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
     let mut cmd = Command::new(cargo);
     cmd.args(["install", "--locked", "--root"])
         .arg(staging.path())
         .args([&s.name, "--version", &s.version])
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
     let clang_shim = clang_shim(&mut cmd).map_err(io(staging.path()))?;
     eprintln!(
         "ktstr-vm: building {}@{} with cargo install (once; cached in {})",
@@ -145,15 +149,18 @@ fn install_with(s: &CargoScheduler, cache: &CacheDir, cargo: &Path) -> Result<Pa
         s.version,
         s.root(cache).display()
     );
-    let out = cmd.output().map_err(io(Path::new("cargo")))?;
+    // Guarded: a killed ktstr-vm takes cargo and its rustc jobs along.
+    let status = crate::guard::spawn(&mut cmd)
+        .and_then(|g| g.wait())
+        .map_err(io(cargo))?;
     drop(clang_shim);
-    if !out.status.success() || !staging.path().join("bin").join(&s.name).is_file() {
-        let text = String::from_utf8_lossy(&out.stderr);
+    if !status.success() || !staging.path().join("bin").join(&s.name).is_file() {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         return Err(CargoError::Failed {
             name: s.name.clone(),
             version: s.version.clone(),
-            status: out.status.to_string(),
+            status: status.to_string(),
             tail: lines[lines.len().saturating_sub(15)..].join("\n"),
         });
     }

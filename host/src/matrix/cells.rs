@@ -89,6 +89,23 @@ pub fn cells(spec: &MatrixSpec) -> Vec<Cell> {
     out
 }
 
+/// Every cell `times` times in a row (ids `ID__r01`, `ID__r02`...): the
+/// same test repeated to measure its flake rate (`ci/soak.sh -j2`).
+pub fn repeat(cells: Vec<Cell>, times: u32) -> Vec<Cell> {
+    if times <= 1 {
+        return cells;
+    }
+    cells
+        .into_iter()
+        .flat_map(|c| {
+            (1..=times).map(move |i| Cell {
+                id: format!("{}__r{i:02}", c.id),
+                ..c.clone()
+            })
+        })
+        .collect()
+}
+
 /// `KERNEL__TOPOLOGY__SCHEDULER[__SCENARIOS]`, made safe for a file name,
 /// with `-2`, `-3`... when two cells would share it.
 fn unique_id(cell: &Cell, taken: &[Cell]) -> String {

@@ -115,3 +115,16 @@ fn ids_are_safe_and_scenarios_join() {
     );
     assert!(!cells[0].id.contains('/'));
 }
+
+#[test]
+fn repeats_keep_ids_unique() {
+    let base = cells(&spec());
+    let n = base.len();
+    let r = repeat(base, 3);
+    assert_eq!(r.len(), n * 3);
+    assert_eq!(r[0].id, "6.12.117__1n2l2c1t__scx_simple__r01");
+    assert_eq!(r[2].id, "6.12.117__1n2l2c1t__scx_simple__r03");
+    let ids: std::collections::BTreeSet<_> = r.iter().map(|c| &c.id).collect();
+    assert_eq!(ids.len(), r.len());
+    assert_eq!(repeat(cells(&spec()), 1).len(), n);
+}

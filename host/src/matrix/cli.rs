@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::cells::{cells, Cell, Shard};
+use super::cells::{cells, repeat, Cell, Shard};
 use super::output::{self, MatrixReport};
 use super::progress::{self, Progress};
 use super::run::{self, CellTemplate, MatrixOptions};
@@ -58,6 +58,9 @@ pub struct MatrixArgs {
     /// Start no new cell after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    /// Run every cell N times (flake rates; ids get __r01, __r02...)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
     /// Print the cells and exit; with --json as {"include": [...]} for a GitHub matrix
     #[arg(long)]
     pub list: bool,
@@ -227,7 +230,7 @@ fn list(cells: &[Cell], json: bool) -> String {
 /// `ktstr-vm matrix`.
 pub fn run(args: &MatrixArgs, cache: &CacheDir) -> Result<ExitCode> {
     let spec = args.matrix()?;
-    let mut all = cells(&spec);
+    let mut all = repeat(cells(&spec), args.repeat);
     if let Some(shard) = args.shard {
         all = shard.select(all);
     }

@@ -17,11 +17,8 @@ pub struct QemuConfig {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     pub cmdline: String,
-    /// Where the serial console goes; `None` = QEMU's stdio (interactive shell).
-    pub console_log: Option<PathBuf>,
-    /// The console is QEMU's stdio even with a `console_log` (which then
-    /// records a copy): `ktstr-vm shell`.
-    pub interactive: bool,
+    /// Where the serial console goes.
+    pub console: Console,
     /// Unix socket the host listens on for the results port.
     pub results_socket: PathBuf,
 }
@@ -89,19 +86,32 @@ pub fn kernel_args(kernel: &Path, initrd: &Path, cmdline: &str) -> Vec<OsString>
     ]
 }
 
-/// The serial console: a file (the evidence of an early death), or the
-/// terminal for an interactive shell (`log` = None, or `interactive`, then
-/// with a copy in `log`). `mux=on` gives QEMU's escape keys there: Ctrl-A x
-/// ends a hung guest.
-pub fn console_args(log: Option<&Path>, interactive: bool) -> Vec<OsString> {
-    let mut arg = match (log, interactive) {
-        (Some(_), false) => OsString::from("file,id=con,path="),
-        (Some(_), true) => OsString::from("stdio,id=con,signal=off,mux=on,logfile="),
-        (None, _) => OsString::from("stdio,id=con,signal=off,mux=on"),
+/// Where the serial console goes: to the host (the evidence of an early
+/// death, capped by the reader: see `run::console`), or to the terminal
+/// for an interactive shell, with a copy in a log. `mux=on` gives QEMU's
+/// escape keys there: Ctrl-A x ends a hung guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Console {
+    /// A unix socket the host listens on and reads (capped) into the log.
+    Socket(PathBuf),
+    /// The terminal (an interactive shell), also copied to `logfile`.
+    Stdio { logfile: PathBuf },
+}
+
+/// The `-chardev` and `-serial` arguments for `console`.
+pub fn console_args(console: &Console) -> Vec<OsString> {
+    let arg = match console {
+        Console::Socket(path) => {
+            let mut a = OsString::from("socket,id=con,path=");
+            a.push(escape_commas(path));
+            a
+        }
+        Console::Stdio { logfile } => {
+            let mut a = OsString::from("stdio,id=con,signal=off,mux=on,logfile=");
+            a.push(escape_commas(logfile));
+            a
+        }
     };
-    if let Some(path) = log {
-        arg.push(escape_commas(path));
-    }
     vec![
         "-chardev".into(),
         arg,
@@ -147,7 +157,7 @@ pub fn build(cfg: &QemuConfig) -> Vec<OsString> {
         machine_args(cfg.accel),
         cfg.topology.clone(),
         kernel_args(&cfg.kernel, &cfg.initrd, &cfg.cmdline),
-        console_args(cfg.console_log.as_deref(), cfg.interactive),
+        console_args(&cfg.console),
         virtio_serial_args(&cfg.results_socket),
     ]
     .concat()
@@ -166,16 +176,18 @@ mod tests {
         assert_eq!(strs(machine_args(Accel::Tcg))[3], "tcg,thread=single");
         assert_eq!(strs(machine_args(Accel::Kvm))[5], "host");
         assert_eq!(
-            strs(console_args(Some(Path::new("/a,b/console.log")), false)),
+            strs(console_args(&Console::Socket("/a,b/console.sock".into()))),
             [
                 "-chardev",
-                "file,id=con,path=/a,,b/console.log",
+                "socket,id=con,path=/a,,b/console.sock",
                 "-serial",
                 "chardev:con"
             ]
         );
         assert_eq!(
-            strs(console_args(Some(Path::new("/c.log")), true))[1],
+            strs(console_args(&Console::Stdio {
+                logfile: "/c.log".into()
+            }))[1],
             "stdio,id=con,signal=off,mux=on,logfile=/c.log"
         );
         let vs = strs(virtio_serial_args(Path::new("/t/r.sock")));
@@ -192,8 +204,7 @@ mod tests {
             kernel: "/k/bzImage".into(),
             initrd: "/i.gz".into(),
             cmdline: "console=ttyS0 panic=-1".into(),
-            console_log: None,
-            interactive: false,
+            console: Console::Socket("/c".into()),
             results_socket: "/s".into(),
         };
         let args = strs(build(&cfg));

@@ -12,6 +12,11 @@ pub const RESULT_JSON: &str = "result.json";
 /// The run's initrd: the cached base (plain newc) + the gzip'd run config.
 pub const INITRAMFS: &str = "initramfs.img";
 pub const QEMU_CMDLINE: &str = "qemu.cmdline";
+/// Present while the run is going, removed once `result.json` is written:
+/// a directory that still has it belongs to a run that was killed.
+pub const INCOMPLETE: &str = "INCOMPLETE";
+pub const INCOMPLETE_TEXT: &str =
+    "this run did not finish: ktstr-vm was killed before it wrote result.json\n";
 
 #[derive(Debug, thiserror::Error)]
 #[error("creating artifact directory {path}: {source}")]
@@ -33,9 +38,9 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
-    /// Uses `dir` (created if needed).
+    /// Uses `dir` (created if needed, private to the user).
     pub fn create(dir: &Path) -> Result<Artifacts, ArtifactsError> {
-        std::fs::create_dir_all(dir).map_err(|source| ArtifactsError {
+        crate::scratch::private_dir_all(dir).map_err(|source| ArtifactsError {
             path: dir.to_path_buf(),
             source,
         })?;

@@ -14,6 +14,7 @@ use crate::exit::{ExitClass, ExitCode};
 use crate::guest_image::{self, GuestImageError};
 use crate::plan::RunPlan;
 use crate::report::RunResult;
+use crate::scratch::Scratch;
 use crate::verdict::{judge, JudgeInput};
 
 /// Most bytes of console or QEMU log read back for the verdict.
@@ -118,6 +119,12 @@ pub fn execute(
             Artifacts::fresh(&parent, label)?
         }
     };
+    // Until result.json exists, the directory says the run never finished
+    // (a SIGKILL leaves no other trace).
+    write(
+        &arts.path(artifacts::INCOMPLETE),
+        artifacts::INCOMPLETE_TEXT.as_bytes(),
+    )?;
     let config = run_config(plan);
     let image = guest_image::build(
         plan,
@@ -127,12 +134,22 @@ pub fn execute(
     )?;
     let progress = Progress { quiet: opts.quiet };
     progress.start(plan, image.base_reused);
-    let events = runner::boot(plan, &image.path, &arts, &mut |ev: &TimedEvent| {
-        if let Some(hook) = &opts.on_event {
-            (hook.0)(ev);
-        }
-        progress.show(ev)
+    let scratch = Scratch::new(cache.root()).map_err(|source| ExecuteError::Write {
+        path: crate::scratch::root(cache.root()).display().to_string(),
+        source,
     })?;
+    let events = runner::boot(
+        plan,
+        &image.path,
+        &arts,
+        scratch.path(),
+        &mut |ev: &TimedEvent| {
+            if let Some(hook) = &opts.on_event {
+                (hook.0)(ev);
+            }
+            progress.show(ev)
+        },
+    )?;
 
     let console = read_capped(&arts.path(artifacts::CONSOLE_LOG));
     let qemu_log = read_capped(&arts.path(artifacts::QEMU_LOG));
@@ -173,6 +190,7 @@ pub fn execute(
     })?;
     let json = serde_json::to_vec_pretty(&result).expect("result serializes");
     write(&arts.path(artifacts::RESULT_JSON), &json)?;
+    let _ = std::fs::remove_file(arts.path(artifacts::INCOMPLETE));
     Ok(Completed {
         result,
         exit,
@@ -310,6 +328,9 @@ impl Progress {
                 *limit_ms as f64 / 1000.0
             ),
             Event::Interrupted => "interrupted: killing QEMU".into(),
+            Event::ConsoleCut { dropped_bytes } => format!(
+                "the guest flooded its console: {dropped_bytes} bytes dropped from the middle of console.log"
+            ),
             _ => return,
         };
         self.line(&format!("[{at:>6.2}s] {text}"));

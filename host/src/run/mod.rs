@@ -2,6 +2,7 @@
 //! [`events::Event`]s out. The verdict and the report only consume events.
 
 pub mod artifacts;
+pub mod console;
 pub mod execute;
 pub mod interrupt;
 pub mod live;

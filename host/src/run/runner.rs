@@ -17,11 +17,12 @@ use ktstr_wire::codec::Decoder;
 use ktstr_wire::GuestMsg;
 
 use super::artifacts::{self, Artifacts};
+use super::console::ConsoleCapture;
 use super::interrupt;
 use super::sanitize::sanitize;
 use crate::events::{Event, TimedEvent};
 use crate::plan::RunPlan;
-use crate::qemu::args::{self, QemuConfig};
+use crate::qemu::args::{self, Console, QemuConfig};
 use crate::qemu::process::{qemu_binary, Qemu, QemuError};
 
 /// How often the loop looks at QEMU, the deadline and Ctrl-C.
@@ -72,30 +73,26 @@ impl<F: FnMut(&TimedEvent)> Observer for F {
 }
 
 /// Boots the prepared initramfs and collects events until QEMU is gone.
+/// `scratch` is the run's private temporary directory (its sockets).
 pub fn boot(
     plan: &RunPlan,
     initrd: &Path,
     arts: &Artifacts,
+    scratch: &Path,
     observer: &mut dyn Observer,
 ) -> Result<Vec<TimedEvent>, RunError> {
-    let sock_dir = tempfile::Builder::new()
-        .prefix("ktstr-vm-")
-        .tempdir()
-        .map_err(|source| RunError::Socket {
-            path: std::env::temp_dir().display().to_string(),
-            source,
-        })?;
-    let sock_path = sock_dir.path().join("results.sock");
-    let listener = UnixListener::bind(&sock_path).map_err(|source| RunError::Socket {
-        path: sock_path.display().to_string(),
-        source,
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| RunError::Socket {
-            path: sock_path.display().to_string(),
-            source,
-        })?;
+    let results_sock = scratch.join("results.sock");
+    let listener = listen(&results_sock)?;
+    // The console: the host reads it (capped), except in an interactive
+    // shell, where it is the terminal.
+    let console_sock = scratch.join("console.sock");
+    let (console, console_listener) = if plan.shell() {
+        let logfile = arts.path(artifacts::CONSOLE_LOG);
+        (Console::Stdio { logfile }, None)
+    } else {
+        let l = listen(&console_sock)?;
+        (Console::Socket(console_sock.clone()), Some(l))
+    };
 
     let cfg = QemuConfig {
         accel: plan.accel().accel,
@@ -103,10 +100,8 @@ pub fn boot(
         kernel: plan.kernel().image.clone(),
         initrd: initrd.to_path_buf(),
         cmdline: plan.cmdline().to_string(),
-        console_log: Some(arts.path(artifacts::CONSOLE_LOG)),
-        // An interactive shell owns the terminal: the console is QEMU's stdio.
-        interactive: plan.shell(),
-        results_socket: sock_path.clone(),
+        console,
+        results_socket: results_sock.clone(),
     };
     let binary = qemu_binary()?;
     let argv = args::build(&cfg);
@@ -118,6 +113,18 @@ pub fn boot(
         observer,
     };
     interrupt::install();
+    let deadline = rec.start + plan.timeout();
+    let capture = match console_listener {
+        Some(l) => Some(
+            ConsoleCapture::start(l, &arts.path(artifacts::CONSOLE_LOG), deadline).map_err(
+                |source| RunError::Artifact {
+                    path: arts.path(artifacts::CONSOLE_LOG).display().to_string(),
+                    source,
+                },
+            )?,
+        ),
+        None => None,
+    };
     let mut qemu = Qemu::spawn(
         &binary,
         &argv,
@@ -125,25 +132,42 @@ pub fn boot(
         plan.shell(),
     )?;
     rec.push(Event::QemuStarted);
-    let deadline = rec.start + plan.timeout();
 
-    let stream = match accept(&listener, &mut qemu, deadline) {
-        Accept::Connected(s) => s,
-        Accept::Ended(end) => {
-            finish_without_stream(&mut rec, &mut qemu, end, plan.timeout());
-            return Ok(rec.events);
+    match accept(&listener, &mut qemu, deadline) {
+        Accept::Connected(stream) => {
+            rec.push(Event::PortConnected);
+            let raw = File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| {
+                RunError::Artifact {
+                    path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
+                    source,
+                }
+            })?;
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || read_stream(stream, raw, tx));
+            event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout());
         }
-    };
-    rec.push(Event::PortConnected);
-    let raw =
-        File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| RunError::Artifact {
-            path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
-            source,
-        })?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || read_stream(stream, raw, tx));
-    event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout());
+        Accept::Ended(end) => finish_without_stream(&mut rec, &mut qemu, end, plan.timeout()),
+    }
+    // QEMU is gone: its end of the console closed; the reader ends soon.
+    if let Some(dropped) = capture.and_then(|c| c.finish(DRAIN)) {
+        if dropped > 0 {
+            rec.push(Event::ConsoleCut {
+                dropped_bytes: dropped,
+            });
+        }
+    }
     Ok(rec.events)
+}
+
+/// A listening, non-blocking unix socket at `path`.
+fn listen(path: &Path) -> Result<UnixListener, RunError> {
+    let err = |source| RunError::Socket {
+        path: path.display().to_string(),
+        source,
+    };
+    let listener = UnixListener::bind(path).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
+    Ok(listener)
 }
 
 /// Collects events with host timestamps and shows each to the observer.

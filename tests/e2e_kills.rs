@@ -1,0 +1,191 @@
+//! Killing ktstr-vm at every stage leaves nothing behind: no QEMU, no
+//! scratch directory once the next command ran, and artifacts that say
+//! whether the run finished (result.json) or was killed (INCOMPLETE).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{artifacts, bin, kernel_path};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Pids of live QEMU processes whose command line mentions `needle`.
+fn qemus_mentioning(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // A zombie is gone already, only not reaped by its parent yet.
+        let zombie = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('Z'));
+        let cmd = String::from_utf8_lossy(&cmd);
+        let qemu = cmd
+            .split('\0')
+            .next()
+            .is_some_and(|a| a.contains("qemu-system"));
+        if !zombie && qemu && cmd.contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Waits until `cond` holds, at most `secs`.
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn contains(path: &Path, text: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.contains(text))
+}
+
+fn start_run(dir: &Path, extra: &[&str]) -> Child {
+    let k = kernel_path();
+    bin()
+        .args(["run", "--kernel", &k, "--duration", "60s", "--artifacts"])
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting ktstr-vm")
+}
+
+/// The scratch directories of `pid` under the default cache.
+fn scratch_of(pid: u32) -> Vec<PathBuf> {
+    let cache = ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap();
+    let root = ktstr_vm::scratch::root(cache.root());
+    std::fs::read_dir(root)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pid}-")))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigkill_mid_run_leaves_no_qemu_and_the_next_command_sweeps() {
+    let dir = artifacts("kill-9-mid-run");
+    let mut child = start_run(&dir, &[]);
+    let pid = child.id();
+    wait_for(120, "the workload to start", || {
+        contains(&dir.join("guest.jsonl"), "workload_started")
+    });
+    assert_eq!(scratch_of(pid).len(), 1, "the run's scratch directory");
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let needle = dir.display().to_string();
+    wait_for(10, "QEMU to die with its parent", || {
+        qemus_mentioning(&needle).is_empty()
+    });
+    // Killed: no result, and the directory says so.
+    assert!(!dir.join("result.json").exists());
+    assert!(contains(&dir.join("INCOMPLETE"), "did not finish"));
+    assert!(dir.join("console.log").exists(), "the evidence is kept");
+    // The next command of any kind removes what the killed one left.
+    let out = bin().args(["topo", "list"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(scratch_of(pid).is_empty(), "{:?}", scratch_of(pid));
+}
+
+#[test]
+fn sigterm_mid_boot_and_sigint_mid_run_end_cleanly() {
+    for (name, signal, stage) in [
+        ("term-mid-boot", Signal::SIGTERM, "boot"),
+        ("int-mid-run", Signal::SIGINT, "run"),
+    ] {
+        let dir = artifacts(name);
+        let mut child = start_run(&dir, &[]);
+        let pid = child.id();
+        match stage {
+            "boot" => wait_for(60, "QEMU to start", || dir.join("qemu.cmdline").exists()),
+            _ => wait_for(120, "the workload to start", || {
+                contains(&dir.join("guest.jsonl"), "workload_started")
+            }),
+        }
+        kill(Pid::from_raw(pid as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{name}");
+        assert!(qemus_mentioning(&dir.display().to_string()).is_empty());
+        assert!(scratch_of(pid).is_empty(), "{name}: scratch left");
+        let result = std::fs::read_to_string(dir.join("result.json")).unwrap();
+        assert!(result.contains("\"interrupted\""), "{name}: {result}");
+        assert!(!dir.join("INCOMPLETE").exists(), "{name}");
+    }
+}
+
+#[test]
+fn killing_a_matrix_kills_every_cell() {
+    kernel_path();
+    for signal in [Signal::SIGINT, Signal::SIGKILL] {
+        let dir = artifacts(&format!("kill-matrix-{signal}"));
+        let key = ktstr_vm::kernel::resolve::resolve_kernel(
+            None,
+            &ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap(),
+        )
+        .unwrap()
+        .key
+        .expect("the cached kernel has a key");
+        let mut child = bin()
+            .args([
+                "matrix",
+                "--plan",
+                "/dev/null",
+                "-k",
+                &key,
+                "-t",
+                "1n1l2c1t",
+            ])
+            .args([
+                "-s",
+                "eevdf",
+                "-s",
+                "scx_simple",
+                "-d",
+                "60s",
+                "-j",
+                "2",
+                "-q",
+            ])
+            .arg("--artifacts")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let needle = dir.display().to_string();
+        wait_for(120, "both cells' QEMUs", || {
+            qemus_mentioning(&needle).len() >= 2
+        });
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        wait_for(10, "every cell's QEMU to die", || {
+            qemus_mentioning(&needle).is_empty()
+        });
+        if signal == Signal::SIGINT {
+            assert_eq!(status.code(), Some(130));
+            let report = std::fs::read_to_string(dir.join("matrix.json")).unwrap();
+            assert!(report.contains("\"exit_code\": 130"), "{report}");
+        }
+        let _ = bin().args(["topo", "list"]).output();
+        assert!(scratch_of(child.id()).is_empty());
+    }
+}
