@@ -232,3 +232,27 @@ fn thresholds_layer_defaults_file_and_command_line() {
     assert!(Thresholds::from_args(&["max_gap_ms=-1".into()]).is_err());
     assert!(Thresholds::from_args(&["isolation=maybe".into()]).is_err());
 }
+
+proptest::proptest! {
+    /// Any text, TOML or JSON: a scenario or a located error, never a panic.
+    #[test]
+    fn arbitrary_scenario_text_never_panics(text in "\\PC{0,400}", json in proptest::bool::ANY) {
+        let format = if json { Format::Json } else { Format::Toml };
+        match from_text(&text, "p.toml", format, "p") {
+            Ok(l) => {
+                let _ = l.file.spec();
+            }
+            Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    /// A canned scenario with one line changed still loads or errors cleanly.
+    #[test]
+    fn mutated_canned_scenarios_never_panic(line in 0usize..20, junk in "\\PC{0,30}") {
+        let text = canned::text("cpuset_apply").unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let i = line % lines.len();
+        lines[i] = &junk;
+        let _ = from_text(&lines.join("\n"), "m.toml", Format::Toml, "m");
+    }
+}

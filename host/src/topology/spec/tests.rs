@@ -401,3 +401,32 @@ fn tcg_caps_the_vcpus() {
         assert_eq!(preset.spec().check_tcg(), Ok(()), "{}", preset.name);
     }
 }
+
+proptest::proptest! {
+    /// Any text: parsed or a typed error, never a panic; what parses
+    /// prints back to itself and validates or errors.
+    #[test]
+    fn arbitrary_specs_never_panic(text in "\\PC{0,24}") {
+        if let Ok(spec) = TopologySpec::parse(&text) {
+            proptest::prop_assert_eq!(TopologySpec::parse(&spec.to_string()), Ok(spec.clone()));
+            let _ = spec.validate(Some(1024));
+        }
+    }
+
+    /// Every well-formed `<n>n<l>l<c>c<t>t` round-trips, or is refused
+    /// for its size (too many vCPUs or APIC IDs), never for its form.
+    #[test]
+    fn shaped_specs_round_trip(n in 1u32..9, l in 1u32..9, c in 1u32..9, t in 1u32..3) {
+        let text = format!("{n}n{}l{c}c{t}t", n * l);
+        match TopologySpec::parse(&text) {
+            Ok(spec) => {
+                proptest::prop_assert_eq!(spec.to_string(), text);
+                proptest::prop_assert_eq!(spec.vcpus(), n * l * c * t);
+            }
+            Err(e) => proptest::prop_assert!(
+                matches!(e, TopologyError::TooManyVcpus { .. } | TopologyError::ApicIdTooLarge { .. }),
+                "{text}: {e}"
+            ),
+        }
+    }
+}
