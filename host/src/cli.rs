@@ -66,6 +66,8 @@ Commits that do not build or boot are skipped (125)."
     Exec(crate::commands::exec::ExecArgs),
     /// Boot, attach the scheduler, and give an interactive shell on the console
     Shell(crate::commands::shell::ShellArgs),
+    /// Write report.html for a past run from its artifact directory
+    Report(crate::report::html::ReportArgs),
 }
 
 /// The VM every command boots: kernel, scheduler, topology, memory,
@@ -137,6 +139,7 @@ impl VmOpts {
             faults: Vec::new(),
             scenarios: Vec::new(),
             asserts: Vec::new(),
+            trace: None,
         }
     }
 }
@@ -194,6 +197,11 @@ pub struct RunArgs {
     /// Re-run up to N times when a run could not test for infrastructure reasons (no init, QEMU died)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retry_infra: u32,
+    #[command(flatten)]
+    pub trace: crate::trace::TraceOpts,
+    /// Also write report.html (verdict, workers, plots) into the artifacts
+    #[arg(long)]
+    pub html: bool,
 }
 
 /// Default flat topology when neither --topology nor --cpus is given.
@@ -230,6 +238,7 @@ impl RunArgs {
             faults: self.inject.clone(),
             scenarios: self.scenario.clone(),
             asserts: self.asserts.clone(),
+            trace: self.trace.config(),
             ..self.vm.request(self.scheduler_args.clone(), self.duration)
         }
     }

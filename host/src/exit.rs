@@ -76,6 +76,8 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
             return match e {
                 ExecuteError::Image(img) if img.is_scheduler_problem() => ExitCode::CannotTest,
                 ExecuteError::Image(GuestImageError::Include { .. }) => ExitCode::Usage,
+                ExecuteError::Trace(t) => t.exit_code(),
+                ExecuteError::Html(h) => h.exit_code(),
                 _ => ExitCode::Environment,
             };
         }
@@ -90,6 +92,9 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
                 crate::commands::bisect::BisectError::Git { .. } => ExitCode::Environment,
                 _ => ExitCode::Usage,
             };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::report::html::HtmlError>() {
+            return e.exit_code();
         }
         if cause.downcast_ref::<RunError>().is_some() {
             return ExitCode::Environment;

@@ -24,6 +24,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod topology;
+pub mod trace;
 pub mod verdict;
 pub mod which;
 

@@ -70,6 +70,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Scenarios { cmd }) => {
             ktstr_vm::scenario::cli::run(cmd).map(|()| ExitCode::Pass)
         }
+        Some(Command::Report(args)) => Ok(ktstr_vm::report::html::cli(&args)?),
         Some(Command::Exec(_) | Command::Shell(_)) => {
             unreachable!("exec and shell exit with the guest's code: see main")
         }
@@ -86,6 +87,7 @@ fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
         };
         let run_opts = RunOptions {
             quiet: args.quiet,
+            html: args.html,
             ..Default::default()
         };
         let series = ktstr_vm::run::repeat::run_cli(&plan, cache, opts, run_opts, args.json)?;
@@ -101,6 +103,7 @@ fn run(args: &RunArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
         cache,
         RunOptions {
             quiet: args.quiet,
+            html: args.html,
             ..Default::default()
         },
     )?;

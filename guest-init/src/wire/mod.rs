@@ -18,10 +18,12 @@ pub mod codec;
 mod fault;
 mod message;
 mod run_config;
+mod trace;
 
 pub use fault::*;
 pub use message::*;
 pub use run_config::*;
+pub use trace::*;
 
 /// Bumped on any incompatible change to [`GuestMsg`] or [`RunConfig`].
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -65,6 +65,7 @@ pub fn run(args: &ExecArgs, cache: &CacheDir) -> anyhow::Result<u8> {
     let opts = RunOptions {
         quiet: !args.verbose,
         on_event: Some(crate::payload::result::show_live),
+        html: false,
     };
     let done = execute(&plan, cache, opts)?;
     if args.verbose || done.exit != ExitCode::Pass {

@@ -53,6 +53,7 @@ pub fn run(args: &ShellArgs, cache: &CacheDir) -> anyhow::Result<u8> {
         RunOptions {
             quiet: false,
             on_event: Some(show_scheduler_log),
+            html: false,
         },
     );
     if let Some(saved) = saved {

@@ -24,6 +24,8 @@ pub struct QemuConfig {
     pub interactive: bool,
     /// Unix socket the host listens on for the results port.
     pub results_socket: PathBuf,
+    /// Unix socket for the trace port (`--trace`), if tracing.
+    pub trace_socket: Option<PathBuf>,
 }
 
 fn os(items: &[&str]) -> Vec<OsString> {
@@ -125,6 +127,26 @@ pub fn virtio_serial_args(socket: &Path) -> Vec<OsString> {
     ]
 }
 
+/// The trace port (`--trace`): raw ring-buffer pages from the guest on a
+/// port of their own, so bulk binary data never delays the results.
+pub fn trace_port_args(socket: Option<&Path>) -> Vec<OsString> {
+    let Some(socket) = socket else {
+        return Vec::new();
+    };
+    let mut chardev = OsString::from("socket,id=trace,path=");
+    chardev.push(escape_commas(socket));
+    vec![
+        "-chardev".into(),
+        chardev,
+        "-device".into(),
+        format!(
+            "virtserialport,bus=vser0.0,chardev=trace,name={}",
+            ktstr_guest::wire::TRACE_PORT_NAME
+        )
+        .into(),
+    ]
+}
+
 /// QEMU option values separate sub-options with commas; a literal comma
 /// in a path is written twice.
 fn escape_commas(path: &Path) -> OsString {
@@ -149,6 +171,7 @@ pub fn build(cfg: &QemuConfig) -> Vec<OsString> {
         kernel_args(&cfg.kernel, &cfg.initrd, &cfg.cmdline),
         console_args(cfg.console_log.as_deref(), cfg.interactive),
         virtio_serial_args(&cfg.results_socket),
+        trace_port_args(cfg.trace_socket.as_deref()),
     ]
     .concat()
 }
@@ -195,6 +218,7 @@ mod tests {
             console_log: None,
             interactive: false,
             results_socket: "/s".into(),
+            trace_socket: None,
         };
         let args = strs(build(&cfg));
         let i = args.iter().position(|a| a == "-append").unwrap();

@@ -2,6 +2,7 @@
 //! `--json` output) and its human-readable [`summary`].
 
 pub mod ci;
+pub mod html;
 pub mod summary;
 mod timeline;
 
@@ -43,6 +44,9 @@ pub struct RunResult {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scenarios: Vec<crate::assert::ScenarioResult>,
     pub artifacts: PathBuf,
+    /// What `--trace` recorded (set by `execute`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +134,7 @@ impl RunResult {
             payloads: crate::payload::result::results(&plan.payloads, events),
             scenarios: Vec::new(),
             artifacts,
+            trace: None,
         }
     }
 }

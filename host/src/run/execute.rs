@@ -34,6 +34,10 @@ pub enum ExecuteError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Trace(#[from] crate::trace::TraceError),
+    #[error(transparent)]
+    Html(#[from] crate::report::html::HtmlError),
 }
 
 /// How much the run prints while it goes.
@@ -43,6 +47,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Also shown every event as it arrives (`exec` streams payload output).
     pub on_event: Option<fn(&TimedEvent)>,
+    /// Also write `report.html` (`--html`).
+    pub html: bool,
 }
 
 /// A finished run.
@@ -69,6 +75,7 @@ pub fn run_config(plan: &RunPlan) -> RunConfig {
         faults: plan.faults.clone(),
         shell: plan.shell,
         scenarios: plan.scenarios.iter().map(|s| s.file.spec()).collect(),
+        trace: plan.trace,
     }
 }
 
@@ -143,6 +150,11 @@ pub fn execute(
         arts.dir().to_path_buf(),
     );
     result.scenarios = scenarios;
+    if plan.trace.is_some() {
+        let trace = crate::trace::convert(arts.dir(), &events, &result.findings)?;
+        progress.trace(arts.dir(), &trace);
+        result.trace = Some(trace);
+    }
     write_scheduler_log(&arts, &events)?;
     crate::payload::result::write_logs(arts.dir(), &plan.payloads, &events).map_err(|source| {
         ExecuteError::Write {
@@ -152,6 +164,10 @@ pub fn execute(
     })?;
     let json = serde_json::to_vec_pretty(&result).expect("result serializes");
     write(&arts.path(artifacts::RESULT_JSON), &json)?;
+    if opts.html {
+        let page = crate::report::html::write_report(arts.dir())?;
+        progress.line(&format!("report: {}", page.display()));
+    }
     Ok(Completed {
         result,
         exit,
@@ -244,6 +260,23 @@ impl Progress {
             plan.accel.reason,
             if cached { "" } else { ", initramfs base built" }
         ));
+    }
+
+    fn trace(&self, dir: &Path, t: &crate::trace::TraceSummary) {
+        match &t.file {
+            Some(f) => self.line(&format!(
+                "trace: {} ({:.1} MB, {} events{}; open it in ui.perfetto.dev)",
+                dir.join(f).display(),
+                t.bytes as f64 / 1e6,
+                t.records,
+                if t.capped_at_ns.is_some() {
+                    ", capped at its limit"
+                } else {
+                    ""
+                }
+            )),
+            None => self.line(&format!("no trace: {}", t.problems.join("; "))),
+        }
     }
 
     fn show(&self, ev: &TimedEvent) {

@@ -40,6 +40,8 @@ pub struct RunRequest {
     pub asserts: Vec<String>,
     /// Faults the guest injects on purpose (`--inject`).
     pub faults: Vec<Fault>,
+    /// Record scheduling events (`--trace`).
+    pub trace: Option<ktstr_guest::wire::TraceConfig>,
 }
 
 /// Why a run cannot start. Each maps to an exit code in [`crate::exit`].
@@ -121,6 +123,8 @@ pub struct RunPlan {
     pub shell: bool,
     /// Scenarios, checked against the topology, thresholds resolved.
     pub scenarios: Vec<crate::scenario::ScenarioPlan>,
+    /// Record scheduling events (`--trace`).
+    pub trace: Option<ktstr_guest::wire::TraceConfig>,
 }
 
 /// Where schedulers live inside the guest.
@@ -200,6 +204,7 @@ impl RunPlan {
             payloads: Vec::new(),
             shell: false,
             scenarios,
+            trace: req.trace,
         })
     }
 }

@@ -86,6 +86,17 @@ pub fn boot(
             source,
         })?;
 
+    let trace = match plan.trace {
+        Some(_) => Some(
+            crate::trace::receive::TraceListener::bind(sock_dir.path()).map_err(|source| {
+                RunError::Socket {
+                    path: sock_dir.path().join("trace.sock").display().to_string(),
+                    source,
+                }
+            })?,
+        ),
+        None => None,
+    };
     let cfg = QemuConfig {
         accel: plan.accel.accel,
         topology: plan.topology.qemu_args(),
@@ -96,6 +107,7 @@ pub fn boot(
         // An interactive shell owns the terminal: the console is QEMU's stdio.
         interactive: plan.shell,
         results_socket: sock_path.clone(),
+        trace_socket: trace.as_ref().map(|t| t.path().to_path_buf()),
     };
     let binary = qemu_binary()?;
     let argv = args::build(&cfg);
@@ -119,6 +131,10 @@ pub fn boot(
         }
     };
     rec.push(Event::PortConnected);
+    let trace = trace.zip(plan.trace).and_then(|(t, cfg)| {
+        let limit = cfg.limit_bytes.saturating_add(crate::trace::HOST_SLACK);
+        t.accept(&arts.path(crate::trace::RAW_FILE), limit)
+    });
     let raw =
         File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| RunError::Artifact {
             path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
@@ -127,6 +143,9 @@ pub fn boot(
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || read_stream(stream, raw, tx));
     event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout);
+    if let Some(t) = trace {
+        t.finish(DRAIN);
+    }
     Ok(rec.events)
 }
 
