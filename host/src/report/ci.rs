@@ -168,6 +168,7 @@ mod tests {
             payloads: vec![],
             scenarios: vec![],
             artifacts: "/a".into(),
+            trace: None,
         }
     }
 

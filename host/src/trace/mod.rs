@@ -298,3 +298,6 @@ fn last_topology(events: &[TimedEvent]) -> Option<Topology> {
         })
         .next_back()
 }
+
+#[cfg(test)]
+mod tests;

@@ -117,7 +117,14 @@ pub fn receive<R: Read, W: Write>(mut input: R, mut out: W, limit: u64) -> io::R
             break;
         }
         let size = (FRAME_HEADER_LEN + body.len()) as u64;
-        if r.note.is_none() && header.cpu != NOTE_CPU && r.kept_bytes + size <= limit {
+        if r.note.is_none() && header.cpu == NOTE_CPU {
+            stop(
+                &mut r,
+                &mut out,
+                "the guest sent a frame for the reserved CPU number".into(),
+            )?;
+        }
+        if r.note.is_none() && r.kept_bytes + size <= limit {
             out.write_all(&head)?;
             out.write_all(body)?;
             r.kept_bytes += size;
@@ -209,4 +216,96 @@ pub fn frames(mut input: impl Read) -> impl Iterator<Item = Result<Frame, FrameE
 /// Opens a raw file's frames.
 pub fn open(path: &Path) -> io::Result<impl Iterator<Item = Result<Frame, FrameError>>> {
     Ok(frames(BufReader::new(File::open(path)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(cpu: u32, body: &[u8]) -> Vec<u8> {
+        let mut v = FrameHeader {
+            cpu,
+            len: body.len() as u32,
+        }
+        .encode()
+        .to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn read_back(raw: &[u8]) -> Vec<Frame> {
+        frames(raw).collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn frames_are_kept_up_to_the_limit_then_noted_and_drained() {
+        let input = [
+            frame(0, &[1; 100]),
+            frame(1, &[2; 100]),
+            frame(0, &[3; 100]),
+        ]
+        .concat();
+        for (limit, kept) in [(1000, 3), (224, 2), (112, 1), (50, 0)] {
+            let mut out = Vec::new();
+            let r = receive(&input[..], &mut out, limit).unwrap();
+            assert_eq!(r.frames, kept, "limit {limit}");
+            assert_eq!(r.kept_bytes, kept * 112);
+            assert_eq!(r.kept_bytes + r.dropped_bytes, input.len() as u64);
+            let back = read_back(&out);
+            assert_eq!(back.len() as u64, kept + u64::from(kept < 3));
+            if kept < 3 {
+                assert!(matches!(back.last(), Some(Frame::Note(n)) if n.contains("limit")));
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_header_stops_keeping_and_drains_the_rest() {
+        let mut input = frame(0, b"page");
+        input.extend_from_slice(b"garbage that is not a frame header at all");
+        input.extend(frame(1, b"never kept"));
+        let mut out = Vec::new();
+        let r = receive(&input[..], &mut out, 1 << 20).unwrap();
+        assert_eq!(r.frames, 1);
+        assert!(r.note.unwrap().contains("magic"));
+        let back = read_back(&out);
+        assert_eq!(
+            back[0],
+            Frame::Page {
+                cpu: 0,
+                bytes: b"page".to_vec()
+            }
+        );
+        assert!(matches!(&back[1], Frame::Note(_)));
+        assert_eq!(r.kept_bytes + r.dropped_bytes, input.len() as u64);
+    }
+
+    #[test]
+    fn oversized_frames_and_guest_notes_are_refused() {
+        let mut big = FrameHeader { cpu: 0, len: 0 }.encode();
+        big[8..].copy_from_slice(&(MAX_FRAME as u32 + 1).to_le_bytes());
+        let mut out = Vec::new();
+        let r = receive(&big[..], &mut out, 1 << 20).unwrap();
+        assert_eq!(r.frames, 0);
+        assert!(r.note.unwrap().contains("more than"));
+        // A guest cannot forge the host's notes.
+        let mut out = Vec::new();
+        let r = receive(&frame(NOTE_CPU, b"forged")[..], &mut out, 1 << 20).unwrap();
+        assert_eq!(r.frames, 0);
+        assert!(!read_back(&out).contains(&Frame::Note("forged".into())));
+    }
+
+    #[test]
+    fn a_partial_last_frame_is_dropped() {
+        let input = [frame(0, b"whole"), frame(1, b"cut short")[..15].to_vec()].concat();
+        let mut out = Vec::new();
+        receive(&input[..], &mut out, 1 << 20).unwrap();
+        assert_eq!(
+            read_back(&out),
+            [Frame::Page {
+                cpu: 0,
+                bytes: b"whole".to_vec()
+            }]
+        );
+    }
 }

@@ -23,6 +23,8 @@ th{background:#f0f0f0;cursor:pointer}td.l,th.l{text-align:left}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.note{color:#666;font-size:12px}
 svg.plot{max-width:100%;height:auto;background:#fff}
 #hover{font-size:12px;color:#333;min-height:1.4em}
+.legend{font-size:12px}.legend span{margin-right:1em;white-space:nowrap}
+.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}
 "#;
 
 /// Sorts the worker table by a clicked column, and shows what the
@@ -115,6 +117,7 @@ pub fn render(run: &Run, title: &str) -> String {
         },
         plots::timeline(&a, &legend)
     );
+    legend_list(&mut s, run, &legend);
     let _ = write!(s, "<h2>CPU share</h2>");
     match a.source {
         Source::Trace => {
@@ -167,6 +170,24 @@ pub fn render(run: &Run, title: &str) -> String {
     }
     let _ = write!(s, "<script>{SCRIPT}</script></body></html>");
     s
+}
+
+/// Colour swatches of the workers (the timeline and share plots use them).
+fn legend_list(s: &mut String, run: &Run, legend: &Legend) {
+    s.push_str("<p class=\"legend\">");
+    for w in &run.workers {
+        let _ = write!(
+            s,
+            "<span><i style=\"background:{}\"></i>{}</span> ",
+            legend.color(w.tid),
+            esc(&legend.label(w.tid))
+        );
+    }
+    let _ = write!(
+        s,
+        "<span><i style=\"background:{}\"></i>other tasks</span></p>",
+        super::svg::OTHER
+    );
 }
 
 fn findings(s: &mut String, run: &Run) {
