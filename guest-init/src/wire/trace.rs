@@ -258,6 +258,52 @@ mod tests {
     }
 
     #[test]
+    fn trace_messages_round_trip_as_json_lines() {
+        use crate::wire::GuestMsg;
+        let msgs = [
+            GuestMsg::TraceStarted(Box::new(TraceStart {
+                clock: "boot".into(),
+                page_size: 4096,
+                header_page: HEADER_PAGE.into(),
+                formats: vec!["name: sched_switch\nID: 113\n".into()],
+                missing: vec!["sched_ext/none".into()],
+                tasks: vec![TaskName {
+                    tid: 1,
+                    tgid: 1,
+                    comm: "init".into(),
+                }],
+                boot_ns: 2,
+                mono_ns: 1,
+            })),
+            GuestMsg::TraceStopped(Box::new(TraceStop {
+                pages: 3,
+                capped_at_ns: Some(9),
+                cpus: vec![CpuTraceStats {
+                    cpu: 1,
+                    overrun: 0,
+                    dropped: 4,
+                }],
+                ..TraceStop::default()
+            })),
+            GuestMsg::TraceStopped(Box::new(TraceStop {
+                error: Some("no tracefs".into()),
+                ..TraceStop::default()
+            })),
+        ];
+        for m in msgs {
+            let line = serde_json::to_string(&m).unwrap();
+            assert!(!line.contains('\n'));
+            assert_eq!(serde_json::from_str::<GuestMsg>(&line).unwrap(), m);
+        }
+        let cfg = TraceConfig {
+            buffer_kb: 1024,
+            limit_bytes: 1 << 20,
+        };
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert_eq!(serde_json::from_str::<TraceConfig>(&json).unwrap(), cfg);
+    }
+
+    #[test]
     fn frame_headers() {
         let h = FrameHeader { cpu: 3, len: 4096 };
         assert_eq!(FrameHeader::decode(&h.encode()), Ok(h));

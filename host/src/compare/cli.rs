@@ -182,7 +182,12 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
     let mut interrupted = false;
     'outer: for i in 1..=args.runs {
         for (side, plan) in [(Side::A, &plan_a), (Side::B, &plan_b)] {
-            let done = run_one(plan, cache, &base, side, i, args.run.retry_infra, quiet)?;
+            let opts = RunOptions {
+                quiet,
+                html: args.run.html,
+                ..Default::default()
+            };
+            let done = run_one(plan, cache, &base, (side, i), args.run.retry_infra, opts)?;
             interrupted = done.exit == ExitCode::Interrupted;
             let res = &done.result;
             let summary = RunSummary {
@@ -218,7 +223,45 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> anyhow::Result<ExitCode> {
         base.join("compare.json"),
         serde_json::to_vec_pretty(&report)?,
     )?;
+    if args.run.html {
+        let index = base.join("index.html");
+        crate::report::html::write_index(
+            &index,
+            "ktstr-vm compare",
+            &index_entries(&report, &base),
+        )?;
+        if !quiet {
+            eprintln!("ktstr-vm compare: reports linked from {}", index.display());
+        }
+    }
     Ok(report.conclusion.exit())
+}
+
+/// One index row per run, linking its page relative to the index.
+fn index_entries(report: &CompareReport, base: &Path) -> Vec<crate::report::html::IndexEntry> {
+    report
+        .runs
+        .iter()
+        .map(|r| {
+            let side = match r.side {
+                Side::A => &report.a.label,
+                Side::B => &report.b.label,
+            };
+            let dir = r.artifacts.strip_prefix(base).unwrap_or(&r.artifacts);
+            let classes: Vec<String> = r.classes.iter().map(|c| c.name()).collect();
+            crate::report::html::IndexEntry {
+                label: format!("{:?} {}: {side}", r.side, r.run),
+                outcome: summary::outcome_word(r.outcome)
+                    .to_lowercase()
+                    .replace(' ', "-"),
+                href: dir
+                    .join(crate::report::html::REPORT_FILE)
+                    .display()
+                    .to_string(),
+                detail: format!("{:.1} s {}", r.wall_ms as f64 / 1000.0, classes.join(", ")),
+            }
+        })
+        .collect()
 }
 
 /// One run of one side, re-run up to `retry_infra` times when only the
@@ -227,11 +270,11 @@ fn run_one(
     plan: &RunPlan,
     cache: &CacheDir,
     base: &Path,
-    side: Side,
-    i: u32,
+    (side, i): (Side, u32),
     retry_infra: u32,
-    quiet: bool,
+    opts: RunOptions,
 ) -> anyhow::Result<Completed> {
+    let quiet = opts.quiet;
     let tag = match side {
         Side::A => "a",
         Side::B => "b",
@@ -244,12 +287,13 @@ fn run_one(
             n => format!("{tag}-{i:02}-retry-{n}").into(),
         };
         p.artifacts = Some(base.join(name));
+        // The runs' own progress is never shown; compare prints one line each.
         let done = execute(
             &p,
             cache,
             RunOptions {
                 quiet: true,
-                ..Default::default()
+                ..opts
             },
         )?;
         if attempt < retry_infra && is_infra_failure(done.result.outcome, &done.result.findings) {

@@ -208,6 +208,17 @@ mod tests {
     }
 
     #[test]
+    fn trace_port_only_when_tracing() {
+        assert!(trace_port_args(None).is_empty());
+        let t = strs(trace_port_args(Some(Path::new("/t/trace.sock"))));
+        assert_eq!(t[1], "socket,id=trace,path=/t/trace.sock");
+        assert_eq!(
+            t[3],
+            "virtserialport,bus=vser0.0,chardev=trace,name=org.ktstr-vm.trace"
+        );
+    }
+
+    #[test]
     fn build_keeps_cmdline_one_argument() {
         let cfg = QemuConfig {
             accel: Accel::Tcg,

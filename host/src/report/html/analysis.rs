@@ -31,6 +31,9 @@ pub struct Row {
     pub cells: Vec<Cell>,
 }
 
+/// A task on a CPU: `(cpu, start, end, tid)`.
+pub type Interval = (u32, u64, u64, i32);
+
 /// Where the data came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -68,7 +71,7 @@ impl Analysis {
 }
 
 /// Run intervals `(cpu, start, end, tid)` from switches, per CPU in order.
-fn intervals(records: &[Record], end: u64) -> Vec<(u32, u64, u64, i32)> {
+fn intervals(records: &[Record], end: u64) -> Vec<Interval> {
     let mut open: HashMap<u32, (u64, i32)> = HashMap::new();
     let mut out = Vec::new();
     for r in records {
@@ -194,7 +197,7 @@ fn spread(s: u64, e: u64, bin: f64, mut f: impl FnMut(usize, f64)) {
 }
 
 /// Per CPU, the task with the most time in each column, run-length merged.
-pub fn timeline_rows(runs: &[(u32, u64, u64, i32)], t0: u64, t1: u64) -> Vec<Row> {
+pub fn timeline_rows(runs: &[Interval], t0: u64, t1: u64) -> Vec<Row> {
     let col = (t1.saturating_sub(t0)).max(1) as f64 / COLUMNS as f64;
     let mut per_cpu: BTreeMap<u32, Vec<HashMap<i32, f64>>> = BTreeMap::new();
     for &(cpu, s, e, tid) in runs {
