@@ -4,8 +4,9 @@
 //! [`Tracer::start`] sets tracefs up (clock, per-CPU buffer size, the
 //! events in [`EVENTS`] plus every `sched_ext` event this kernel has),
 //! reports the formats, and starts a drain thread that reads each CPU's
-//! `trace_pipe_raw` (non-blocking) every [`DRAIN_TICK`] and writes the
-//! pages to the trace port. Raw pages cost the guest a copy; formatted text
+//! `trace_pipe_raw` (non-blocking) when one is half full (`poll` with
+//! `buffer_percent`) or every [`DRAIN_EVERY`], and writes the pages to
+//! the trace port. Raw pages cost the guest a copy; formatted text
 //! would cost a `sprintf` per event under TCG. The buffers are set to drop
 //! new events when full (not overwrite), so a lag shows as counted drops.
 //! When the shipped bytes would pass the limit, tracing stops there and
@@ -46,9 +47,13 @@ pub const EVENTS: &[&str] = &[
 /// Clocks in order of preference: `boot` is the guest's uptime clock and
 /// what Perfetto assumes for ftrace; `mono` and `local` are fallbacks.
 const CLOCKS: &[&str] = &["boot", "mono", "local"];
-/// How often the drain thread empties the ring buffers (each read costs
-/// about 1 ms of guest time under TCG, empty or not).
-const DRAIN_TICK: Duration = Duration::from_millis(200);
+/// How often the drain thread empties the ring buffers anyway (each read
+/// costs about 1 ms of guest time under TCG, however little it returns),
+/// and how often it checks for the stop.
+const DRAIN_EVERY: Duration = Duration::from_secs(1);
+const STOP_TICK: Duration = Duration::from_millis(200);
+/// A ring buffer this full (percent) wakes the drain early.
+const WAKE_PERCENT: &str = "50";
 /// Frames are written to the port in batches of about this many bytes
 /// (a virtio port takes at most 32 KiB per write).
 const BATCH: usize = 32 << 10;
@@ -144,6 +149,8 @@ impl Tracer {
         let clock = pick_clock(root)?;
         write_file(&root.join("buffer_size_kb"), &cfg.buffer_kb.to_string())?;
         write_file(&root.join("options/overwrite"), "0")?;
+        // Older kernels have no buffer_percent: the periodic drain remains.
+        let _ = write_file(&root.join("buffer_percent"), WAKE_PERCENT);
         write_file(&root.join("trace"), "")?;
         let header_page = read_in_one(&root.join("events/header_page"))?;
         let layout = PageLayout::parse(&header_page).ok_or(TraceError::HeaderPage)?;
@@ -444,9 +451,12 @@ struct Drain {
 impl Drain {
     fn run(mut self, stop: &AtomicBool) -> Drained {
         let cpu_start = thread_cpu_ns();
+        let mut last = Instant::now();
         while !stop.load(Ordering::Relaxed) && self.capped_at_ns.is_none() {
-            self.pump(None);
-            std::thread::sleep(DRAIN_TICK);
+            if self.half_full(STOP_TICK) || last.elapsed() >= DRAIN_EVERY {
+                self.pump(None);
+                last = Instant::now();
+            }
         }
         // Tracing is off now (or capped): take what the buffers still hold.
         self.pump(Some(Instant::now() + FINAL_DRAIN));
@@ -456,6 +466,29 @@ impl Drain {
             capped_at_ns: self.capped_at_ns,
             cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
         }
+    }
+
+    /// Waits up to `wait` for a buffer to pass [`WAKE_PERCENT`].
+    fn half_full(&self, wait: Duration) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<libc::pollfd> = self
+            .readers
+            .iter()
+            .map(|(_, f)| libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the call.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                wait.as_millis() as i32,
+            )
+        };
+        n > 0
     }
 
     /// Reads every CPU until it has nothing more (or the deadline), and

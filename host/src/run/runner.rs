@@ -131,10 +131,6 @@ pub fn boot(
         }
     };
     rec.push(Event::PortConnected);
-    let trace = trace.zip(plan.trace).and_then(|(t, cfg)| {
-        let limit = cfg.limit_bytes.saturating_add(crate::trace::HOST_SLACK);
-        t.accept(&arts.path(crate::trace::RAW_FILE), limit)
-    });
     let raw =
         File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| RunError::Artifact {
             path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
@@ -142,6 +138,11 @@ pub fn boot(
         })?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || read_stream(stream, raw, tx));
+    // QEMU connected this socket as it started, with the results one.
+    let trace = trace.zip(plan.trace).and_then(|(t, cfg)| {
+        let limit = cfg.limit_bytes.saturating_add(crate::trace::HOST_SLACK);
+        t.accept(&arts.path(crate::trace::RAW_FILE), limit)
+    });
     event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout);
     if let Some(t) = trace {
         t.finish(DRAIN);

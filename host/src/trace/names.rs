@@ -23,6 +23,8 @@ pub struct Task {
     pub worker: Option<(u32, u32)>,
     /// Its cgroup, for workers ("" = the run's root).
     pub cgroup: Option<String>,
+    /// The process that forked it, when the trace saw the fork.
+    pub ppid: Option<i32>,
 }
 
 /// tid -> task.
@@ -76,10 +78,17 @@ impl Names {
                     n.seen(*next_pid, next_comm);
                 }
                 Kind::Fork {
+                    parent_pid,
                     child_pid,
                     child_comm,
                     ..
-                } => n.seen(*child_pid, child_comm),
+                } => {
+                    n.seen(*child_pid, child_comm);
+                    let parent = n.tgid(*parent_pid);
+                    if let Some(t) = n.tasks.get_mut(child_pid) {
+                        t.ppid = Some(parent);
+                    }
+                }
                 _ => {}
             }
         }
@@ -117,6 +126,7 @@ impl Names {
             name: String::new(),
             worker: None,
             cgroup: None,
+            ppid: None,
         });
         if let Some(g) = tgid {
             t.tgid = g;

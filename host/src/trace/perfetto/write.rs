@@ -270,21 +270,21 @@ fn cpu_track(cpu: u32, parent: u64) -> Msg {
 
 fn process_tree(names: &Names) -> Msg {
     let mut tree = Msg::new();
-    let mut processes: BTreeMap<i32, &str> = BTreeMap::new();
+    let mut processes: BTreeMap<i32, (&str, Option<i32>)> = BTreeMap::new();
     for (&tid, t) in &names.tasks {
         if tid == t.tgid || !processes.contains_key(&t.tgid) {
-            let leader = names
-                .tasks
-                .get(&t.tgid)
-                .map_or(t.name.as_str(), |l| &l.name);
-            processes.insert(t.tgid, leader);
+            let leader = names.tasks.get(&t.tgid).unwrap_or(t);
+            processes.insert(t.tgid, (&leader.name, leader.ppid));
         }
     }
-    for (&pid, name) in &processes {
+    for (&pid, (name, ppid)) in &processes {
         tree.with(process_tree::PROCESSES, |p| {
-            p.int(process_tree::PROCESS_PID, i64::from(pid))
-                .int(process_tree::PROCESS_PPID, if pid == 1 { 0 } else { 1 })
-                .str(process_tree::PROCESS_CMDLINE, name);
+            p.int(process_tree::PROCESS_PID, i64::from(pid));
+            // Known from a fork the trace saw (PID 1's parent is 0).
+            if let Some(ppid) = ppid.or((pid == 1).then_some(0)) {
+                p.int(process_tree::PROCESS_PPID, i64::from(ppid));
+            }
+            p.str(process_tree::PROCESS_CMDLINE, name);
         });
     }
     for (&tid, t) in &names.tasks {
