@@ -5,7 +5,7 @@
 //! events in [`EVENTS`] plus every `sched_ext` event this kernel has),
 //! reports the formats, and starts a drain thread that reads each CPU's
 //! `trace_pipe_raw` (non-blocking) when one is half full (`poll` with
-//! `buffer_percent`) or every [`DRAIN_EVERY`], and writes the pages to
+//! `buffer_percent`) or every second, and writes the pages to
 //! the trace port. Raw pages cost the guest a copy; formatted text
 //! would cost a `sprintf` per event under TCG. The buffers are set to drop
 //! new events when full (not overwrite), so a lag shows as counted drops.
@@ -14,21 +14,23 @@
 //! out of the run) stops tracing, drains what is left and reports.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use ktstr_guest::clock::{clock_ns, thread_cpu_ns};
+use ktstr_guest::clock::clock_ns;
 use ktstr_guest::wire::{
-    CpuTraceStats, FrameHeader, GuestMsg, PageLayout, TaskName, TraceConfig, TraceStart, TraceStop,
+    CpuTraceStats, GuestMsg, PageLayout, TaskName, TraceConfig, TraceStart, TraceStop,
     TRACE_PORT_NAME,
 };
 
 use super::port::{find_port, Reporter};
+
+mod drain;
+use drain::{Drain, Drained};
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 /// Events recorded, as `system/event`, besides every `sched_ext/*` event.
@@ -47,20 +49,8 @@ pub const EVENTS: &[&str] = &[
 /// Clocks in order of preference: `boot` is the guest's uptime clock and
 /// what Perfetto assumes for ftrace; `mono` and `local` are fallbacks.
 const CLOCKS: &[&str] = &["boot", "mono", "local"];
-/// How often the drain thread empties the ring buffers anyway (each read
-/// costs about 1 ms of guest time under TCG, however little it returns),
-/// and how often it checks for the stop.
-const DRAIN_EVERY: Duration = Duration::from_secs(1);
-const STOP_TICK: Duration = Duration::from_millis(200);
 /// A ring buffer this full (percent) wakes the drain early.
 const WAKE_PERCENT: &str = "50";
-/// Frames are written to the port in batches of about this many bytes
-/// (a virtio port takes at most 32 KiB per write).
-const BATCH: usize = 32 << 10;
-/// Longest the port may stay full before the host is taken as gone.
-const PORT_STALL: Duration = Duration::from_secs(10);
-/// Longest the final drain may take before the run goes on without it.
-const FINAL_DRAIN: Duration = Duration::from_secs(5);
 /// Most tasks named from `/proc` at the start.
 const MAX_TASKS: usize = 4096;
 
@@ -173,20 +163,14 @@ impl Tracer {
         })));
         write_file(&root.join("tracing_on"), "1")?;
         let stop = Arc::new(AtomicBool::new(false));
-        let drain = Drain {
+        let drain = Drain::new(
             readers,
-            port: Port {
-                file: port,
-                batch: Vec::with_capacity(BATCH),
-            },
+            port,
             layout,
-            page: vec![0; page_size],
-            limit: cfg.limit_bytes,
-            sent: 0,
-            pages: 0,
-            capped_at_ns: None,
-            tracing_on: root.join("tracing_on"),
-        };
+            page_size,
+            cfg.limit_bytes,
+            root.join("tracing_on"),
+        );
         let stop_flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("trace-drain".into())
@@ -368,181 +352,6 @@ pub fn parse_stats(cpu: u32, text: &str) -> CpuTraceStats {
         dropped: value("dropped events:"),
     }
 }
-
-/// What the drain thread shipped.
-#[derive(Debug, Default)]
-struct Drained {
-    pages: u64,
-    bytes: u64,
-    capped_at_ns: Option<u64>,
-    cpu_ns: u64,
-}
-
-/// The trace port, written in batches without blocking.
-struct Port {
-    file: File,
-    batch: Vec<u8>,
-}
-
-impl Port {
-    /// Queues `parts` as one frame, writing the batch when it is full.
-    fn send(&mut self, parts: &[&[u8]]) -> io::Result<()> {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        if self.batch.len() + len > BATCH {
-            self.flush()?;
-        }
-        for p in parts {
-            self.batch.extend_from_slice(p);
-        }
-        Ok(())
-    }
-
-    /// Writes the batch, waiting (poll) while the port is full.
-    fn flush(&mut self) -> io::Result<()> {
-        let mut done = 0;
-        let mut stalled_since = Instant::now();
-        while done < self.batch.len() {
-            match self.file.write(&self.batch[done..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    done += n;
-                    stalled_since = Instant::now();
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if stalled_since.elapsed() > PORT_STALL {
-                        return Err(e);
-                    }
-                    wait_writable(&self.file);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.batch.clear();
-        Ok(())
-    }
-}
-
-/// Waits up to 100 ms for `file` to take more data.
-fn wait_writable(file: &File) {
-    use std::os::fd::AsRawFd;
-    let mut fd = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut fd, 1, 100) };
-}
-
-/// The drain thread's state: readers, the port, and the byte budget.
-struct Drain {
-    readers: Vec<(u32, File)>,
-    port: Port,
-    layout: PageLayout,
-    page: Vec<u8>,
-    limit: u64,
-    sent: u64,
-    pages: u64,
-    capped_at_ns: Option<u64>,
-    tracing_on: PathBuf,
-}
-
-impl Drain {
-    fn run(mut self, stop: &AtomicBool) -> Drained {
-        let cpu_start = thread_cpu_ns();
-        let mut last = Instant::now();
-        while !stop.load(Ordering::Relaxed) && self.capped_at_ns.is_none() {
-            if self.half_full(STOP_TICK) || last.elapsed() >= DRAIN_EVERY {
-                self.pump(None);
-                last = Instant::now();
-            }
-        }
-        // Tracing is off now (or capped): take what the buffers still hold.
-        self.pump(Some(Instant::now() + FINAL_DRAIN));
-        Drained {
-            pages: self.pages,
-            bytes: self.sent,
-            capped_at_ns: self.capped_at_ns,
-            cpu_ns: thread_cpu_ns().saturating_sub(cpu_start),
-        }
-    }
-
-    /// Waits up to `wait` for a buffer to pass [`WAKE_PERCENT`].
-    fn half_full(&self, wait: Duration) -> bool {
-        use std::os::fd::AsRawFd;
-        let mut fds: Vec<libc::pollfd> = self
-            .readers
-            .iter()
-            .map(|(_, f)| libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the call.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                wait.as_millis() as i32,
-            )
-        };
-        n > 0
-    }
-
-    /// Reads every CPU until it has nothing more (or the deadline), and
-    /// ships the pages. Stops tracing at the byte limit.
-    fn pump(&mut self, deadline: Option<Instant>) {
-        self.read_all(deadline);
-        if self.port.flush().is_err() && self.capped_at_ns.is_none() {
-            // The host is gone; nothing more can be shipped.
-            self.capped_at_ns = Some(clock_ns(libc::CLOCK_BOOTTIME));
-        }
-    }
-
-    fn read_all(&mut self, deadline: Option<Instant>) {
-        for i in 0..self.readers.len() {
-            loop {
-                if self.capped_at_ns.is_some() || deadline.is_some_and(|d| Instant::now() >= d) {
-                    return;
-                }
-                let (cpu, file) = &mut self.readers[i];
-                let n = match file.read(&mut self.page) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                };
-                let cpu = *cpu;
-                let used = self.layout.used_len(&self.page[..n]);
-                let frame = FRAME_HEADER_LEN_U64 + used as u64;
-                if self.sent + frame > self.limit {
-                    let _ = std::fs::write(&self.tracing_on, "0");
-                    self.capped_at_ns = Some(clock_ns(libc::CLOCK_BOOTTIME));
-                    return;
-                }
-                let header = FrameHeader {
-                    cpu,
-                    len: used as u32,
-                };
-                if self
-                    .port
-                    .send(&[&header.encode(), &self.page[..used]])
-                    .is_err()
-                {
-                    // The host is gone; nothing more can be shipped.
-                    self.capped_at_ns = Some(clock_ns(libc::CLOCK_BOOTTIME));
-                    return;
-                }
-                self.sent += frame;
-                self.pages += 1;
-            }
-        }
-    }
-}
-
-const FRAME_HEADER_LEN_U64: u64 = ktstr_guest::wire::FRAME_HEADER_LEN as u64;
 
 #[cfg(test)]
 mod tests {
