@@ -15,6 +15,8 @@ PKGS=(
   busybox-static stress-ng
   # soak scripts read result JSON
   jq
+  # the report test loads report.html in headless Chromium
+  chromium
 )
 
 missing=()

@@ -23,7 +23,7 @@ use init::clock::uptime_ms;
 use init::payload::Payloads;
 use init::port::Reporter;
 use init::scheduler::{sched_ext_state, still_expected, Attach, Scheduler};
-use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell};
+use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell, trace};
 
 /// The results port, for the panic path in `main` (PID 1 must say why it
 /// is going down before it powers off).
@@ -149,6 +149,11 @@ fn run_config(cfg: &RunConfig, rep: &Reporter) {
         phase: Phase::Ready,
         uptime_ms: uptime_ms(),
     });
+    // Stops, drains and reports when dropped, on every path out of here.
+    let _tracer = cfg
+        .trace
+        .as_ref()
+        .and_then(|t| trace::Tracer::start(t, rep));
 
     let mut scheduler = match &cfg.scheduler {
         None => None,

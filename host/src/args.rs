@@ -88,6 +88,7 @@ impl VmOpts {
             scenarios: Vec::new(),
             asserts: Vec::new(),
             payloads: Vec::new(),
+            trace: None,
         }
     }
 }
@@ -145,6 +146,11 @@ pub struct RunArgs {
     /// Re-run up to N times when a run could not test for infrastructure reasons (no init, QEMU died)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retry_infra: u32,
+    #[command(flatten)]
+    pub trace: crate::trace::TraceOpts,
+    /// Also write report.html (verdict, workers, plots) into the artifacts
+    #[arg(long)]
+    pub html: bool,
 }
 
 /// Default flat topology when neither --topology nor --cpus is given.
@@ -182,6 +188,7 @@ impl RunArgs {
             scenarios: self.scenario.clone(),
             asserts: self.asserts.clone(),
             payloads: self.payload_specs()?,
+            trace: self.trace.config(),
             ..self
                 .vm
                 .request(Mode::Workload, self.scheduler_args.clone(), self.duration)

@@ -67,6 +67,8 @@ Commits that do not build or boot are skipped (125)."
     Exec(crate::commands::exec::ExecArgs),
     /// Boot, attach the scheduler, and give an interactive shell on the console
     Shell(crate::commands::shell::ShellArgs),
+    /// Write report.html for a past run from its artifact directory
+    Report(crate::report::html::ReportArgs),
 }
 
 #[cfg(test)]

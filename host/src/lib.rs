@@ -13,6 +13,7 @@
 //! module uses only its own group and the groups above it.
 
 // Leaves: vocabulary and helpers.
+pub mod artifacts;
 pub mod cache_dir;
 pub mod error;
 pub mod exit;
@@ -32,6 +33,7 @@ pub mod plan;
 pub mod qemu;
 pub mod scenario;
 pub mod topology;
+pub mod trace;
 // Judging and reporting a run.
 pub mod report;
 pub mod verdict;

@@ -54,6 +54,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         Some(Command::Compare(args)) => code(ktstr_vm::compare::cli::run(&args, &cache)?),
         Some(Command::Matrix(args)) => code(ktstr_vm::matrix::cli::run(&args, &cache)?),
+        Some(Command::Report(args)) => code(ktstr_vm::report::html::cli(&args)?),
         Some(Command::Scenarios { cmd }) => {
             ktstr_vm::scenario::cli::run(cmd)?;
             0

@@ -13,6 +13,7 @@ pub mod reaper;
 pub mod scenarios;
 pub mod scheduler;
 pub mod shell;
+pub mod trace;
 
 /// Joins `handles`, waiting at most `limit`: output forwarders end at
 /// end-of-file, and a grandchild still holding a pipe must not hang PID 1.

@@ -26,12 +26,14 @@ mod run_config;
 pub mod scenario;
 pub mod signal;
 pub mod topology;
+mod trace;
 pub mod workload;
 
 pub use duration::{parse_duration, Millis};
 pub use fault::*;
 pub use message::*;
 pub use run_config::*;
+pub use trace::*;
 
 /// Bumped on any incompatible change to [`GuestMsg`] or [`RunConfig`].
 pub const PROTOCOL_VERSION: u32 = 1;

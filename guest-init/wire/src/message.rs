@@ -86,6 +86,11 @@ pub enum GuestMsg {
     /// (kernel warnings and worse still reach the console). Not a failure:
     /// the run was tested.
     LogCut { log: String, kept: u64 },
+    /// Tracing (`--trace`) started: formats and tasks the host needs to
+    /// decode the pages that follow on the trace port.
+    TraceStarted(Box<super::TraceStart>),
+    /// Tracing stopped: what was shipped and what was lost.
+    TraceStopped(Box<super::TraceStop>),
     /// Last message: the guest is about to power off.
     Done { uptime_ms: u64 },
 }

@@ -31,6 +31,9 @@ pub struct RunConfig {
     /// Scenarios run one after another instead of `workload` (when any).
     #[serde(default)]
     pub scenarios: Vec<crate::scenario::ScenarioSpec>,
+    /// Record scheduler events through tracefs (`--trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<super::TraceConfig>,
 }
 
 /// How to start and stop the scheduler under test.

@@ -16,6 +16,7 @@ pub fn run(args: &RunArgs, cache: &CacheDir) -> Result<ExitCode> {
     let plan = RunPlan::new(&args.request()?, cache)?;
     let run_opts = RunOptions {
         quiet: args.quiet,
+        html: args.html,
         ..Default::default()
     };
     if args.repeat > 1 || args.retry_infra > 0 {

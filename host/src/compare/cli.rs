@@ -7,12 +7,12 @@ use clap::Args;
 
 use super::{metrics, CompareReport, Criteria, RunSummary, Side, SideInfo};
 use crate::args::RunArgs;
+use crate::artifacts::Artifacts;
 use crate::cache_dir::CacheDir;
 use crate::error::{Classify, Result};
 use crate::exit::ExitCode;
 use crate::plan::{RunPlan, RunRequest};
 use crate::report::summary;
-use crate::run::artifacts::Artifacts;
 use crate::run::execute::{execute, Completed, RunOptions};
 use crate::run::repeat::is_infra_failure;
 
@@ -180,7 +180,12 @@ pub fn run(args: &CompareArgs, cache: &CacheDir) -> Result<ExitCode> {
     let mut interrupted = false;
     'outer: for i in 1..=args.runs {
         for (side, plan) in [(Side::A, &plan_a), (Side::B, &plan_b)] {
-            let done = run_one(plan, cache, &base, side, i, args.run.retry_infra, quiet)?;
+            let opts = RunOptions {
+                quiet,
+                html: args.run.html,
+                ..Default::default()
+            };
+            let done = run_one(plan, cache, &base, (side, i), args.run.retry_infra, opts)?;
             interrupted = done.exit == ExitCode::Interrupted;
             let res = &done.result;
             let summary = RunSummary {
@@ -225,11 +230,11 @@ fn run_one(
     plan: &RunPlan,
     cache: &CacheDir,
     base: &Path,
-    side: Side,
-    i: u32,
+    (side, i): (Side, u32),
     retry_infra: u32,
-    quiet: bool,
+    opts: RunOptions,
 ) -> Result<Completed> {
+    let quiet = opts.quiet;
     let tag = match side {
         Side::A => "a",
         Side::B => "b",
@@ -243,10 +248,11 @@ fn run_one(
         let done = execute(
             plan,
             cache,
+            // The runs' own progress is never shown; compare prints one line each.
             RunOptions {
                 quiet: true,
                 artifacts: Some(base.join(name)),
-                ..Default::default()
+                ..opts.clone()
             },
         )?;
         if attempt < retry_infra && is_infra_failure(done.result.outcome, &done.result.findings) {

@@ -13,12 +13,12 @@ use super::progress::{self, Progress};
 use super::run::{self, CellTemplate, MatrixOptions};
 use super::spec::{MatrixSpec, SchedulerEntry, SpecError, DEFAULT_PLAN};
 use crate::args::{parse_duration, parse_memory, DEFAULT_CPUS};
+use crate::artifacts::Artifacts;
 use crate::cache_dir::CacheDir;
 use crate::error::{Classify, Result};
 use crate::exit::ExitCode;
 use crate::plan::{Mode, RunRequest};
 use crate::qemu::accel::{self, Accel, AccelRequest, KvmProbe};
-use crate::run::artifacts::Artifacts;
 
 pub const MATRIX_HELP: &str = "\
 Dimensions come from --kernel/--topology/--scheduler/--scenario (repeatable) and from a plan
@@ -106,6 +106,11 @@ pub struct MatrixArgs {
     /// Extra kernel command-line parameters
     #[arg(long, value_name = "PARAMS")]
     pub append: Option<String>,
+    #[command(flatten)]
+    pub trace: crate::trace::TraceOpts,
+    /// Also write each cell's report.html, and index.html linking them all
+    #[arg(long)]
+    pub html: bool,
 }
 
 impl MatrixArgs {
@@ -185,6 +190,7 @@ impl MatrixArgs {
                 asserts,
                 faults: Vec::new(),
                 payloads: Vec::new(),
+                trace: self.trace.config(),
             },
         })
     }
@@ -223,6 +229,45 @@ fn list(cells: &[Cell], json: bool) -> String {
         .map(|c| match &c.excluded {
             None => format!("{}\n", c.label()),
             Some(why) => format!("{} (excluded: {why})\n", c.label()),
+        })
+        .collect()
+}
+
+/// One index row per cell that ran, linking its page relative to the index.
+fn index_entries(
+    results: &[super::CellResult],
+    base: &Path,
+) -> Vec<crate::report::html::IndexEntry> {
+    results
+        .iter()
+        .map(|r| {
+            let dir = r.artifacts.strip_prefix(base).unwrap_or(&r.artifacts);
+            let (outcome, detail) = match &r.result {
+                Some(res) => (
+                    crate::report::summary::outcome_word(res.outcome)
+                        .to_lowercase()
+                        .replace(' ', "-"),
+                    format!(
+                        "{:.1} s {}",
+                        res.wall_ms as f64 / 1000.0,
+                        res.findings
+                            .iter()
+                            .map(|f| f.class.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                None => ("skip".to_string(), r.reason.clone().unwrap_or_default()),
+            };
+            crate::report::html::IndexEntry {
+                label: r.cell.label(),
+                outcome,
+                href: dir
+                    .join(crate::report::html::REPORT_FILE)
+                    .display()
+                    .to_string(),
+                detail,
+            }
         })
         .collect()
 }
@@ -270,6 +315,7 @@ pub fn run(args: &MatrixArgs, cache: &CacheDir) -> Result<ExitCode> {
         jobs,
         fail_fast: args.fail_fast,
         artifacts: base.clone(),
+        html: args.html,
     };
     let results = run::run_cells(all, &template, cache, &opts, &progress);
     progress.finish();
@@ -279,6 +325,15 @@ pub fn run(args: &MatrixArgs, cache: &CacheDir) -> Result<ExitCode> {
     let path = base.join("matrix.json");
     std::fs::write(&path, &json)
         .classify(ExitCode::Environment, format!("writing {}", path.display()))?;
+    if args.html {
+        let index = base.join("index.html");
+        crate::report::html::write_index(
+            &index,
+            "ktstr-vm matrix",
+            &index_entries(&results, &base),
+        )?;
+        progress.note(&format!("reports linked from {}", index.display()));
+    }
     if let Some(junit) = &args.junit {
         std::fs::write(junit, output::junit(&results)).classify(
             ExitCode::Environment,

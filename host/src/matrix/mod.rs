@@ -13,9 +13,10 @@ pub mod cells;
 pub mod cli;
 pub mod output;
 pub mod progress;
+pub mod result;
 pub mod run;
 pub mod spec;
 
 pub use cells::{Cell, Shard};
-pub use run::{CellResult, Status};
+pub use result::{CellResult, Status};
 pub use spec::{Exclusion, MatrixSpec, SchedulerEntry};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
-use super::run::{CellResult, Status};
+use super::result::{CellResult, Status};
 use crate::report::summary;
 
 /// `--json` and `matrix.json`.

@@ -38,6 +38,7 @@ fn run_result(findings: Vec<Finding>) -> RunResult {
         payloads: vec![],
         scenarios: vec![],
         workload: None,
+        trace: None,
         artifacts: "/a".into(),
     }
 }

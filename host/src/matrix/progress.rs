@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::cells::Cell;
-use super::run::{CellResult, Status};
+use super::result::{CellResult, Status};
 
 /// Counts and shows progress; shared by the worker threads.
 #[derive(Debug)]

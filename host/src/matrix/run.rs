@@ -8,86 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 use super::cargo_sched::{self, CargoScheduler};
 use super::cells::Cell;
 use super::progress::Progress;
+use super::result::{CellResult, Status};
 use crate::cache_dir::CacheDir;
 use crate::error::Error;
 use crate::exit::{ExitClass, ExitCode};
 use crate::finding::Outcome;
 use crate::plan::{Mode, RunPlan, RunRequest};
-use crate::report::RunResult;
 use crate::run::execute::{execute, RunOptions};
-
-/// How a cell ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Pass,
-    /// The scheduler or kernel under test failed.
-    Fail,
-    /// The run could not test (no boot, no sched_ext, harness trouble).
-    CannotTest,
-    /// Excluded by the plan, or not run (fail-fast, interrupt).
-    Skipped,
-    /// The cell could not start: its kernel or scheduler could not be
-    /// prepared, or its options are wrong.
-    Error,
-}
-
-/// One cell's outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct CellResult {
-    #[serde(flatten)]
-    pub cell: Cell,
-    pub status: Status,
-    pub exit_code: i32,
-    /// Why it was skipped, or the error that kept it from starting.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The run's result (absent for skipped and errored cells).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<RunResult>,
-    pub artifacts: PathBuf,
-}
-
-impl CellResult {
-    fn skipped(cell: Cell, reason: String, artifacts: PathBuf) -> CellResult {
-        CellResult {
-            cell,
-            status: Status::Skipped,
-            exit_code: ExitCode::Pass.code(),
-            reason: Some(reason),
-            result: None,
-            artifacts,
-        }
-    }
-
-    fn error(cell: Cell, err: &Error, artifacts: PathBuf) -> CellResult {
-        CellResult {
-            cell,
-            status: Status::Error,
-            exit_code: err.exit_code().code(),
-            reason: Some(err.to_string()),
-            result: None,
-            artifacts,
-        }
-    }
-
-    /// The process exit code this cell asks for.
-    pub fn exit(&self) -> ExitCode {
-        match self.exit_code {
-            0 => ExitCode::Pass,
-            1 => ExitCode::Fail,
-            125 => ExitCode::CannotTest,
-            129 => ExitCode::Usage,
-            130 => ExitCode::Interrupted,
-            _ => ExitCode::Environment,
-        }
-    }
-}
 
 /// What every cell shares: the run options of `run` minus the dimensions.
 #[derive(Debug, Clone)]
@@ -124,6 +54,8 @@ pub struct MatrixOptions {
     pub fail_fast: bool,
     /// Each cell's artifacts go to `artifacts/<cell id>/`.
     pub artifacts: PathBuf,
+    /// Each cell also writes its report.html.
+    pub html: bool,
 }
 
 /// Runs every cell; results in the cells' order.
@@ -165,7 +97,7 @@ pub fn run_cells(
             CellResult::skipped(cell.clone(), why.into(), dir(cell))
         } else {
             progress.started(cell);
-            let r = run_cell(cell, template, cache, &prepared, &dir(cell));
+            let r = run_cell(cell, template, cache, &prepared, &dir(cell), opts.html);
             if (opts.fail_fast && r.status == Status::Fail) || r.exit() == ExitCode::Interrupted {
                 stop.store(true, Ordering::SeqCst);
             }
@@ -251,6 +183,7 @@ fn run_cell(
     cache: &CacheDir,
     prepared: &Prepared,
     artifacts: &Path,
+    html: bool,
 ) -> CellResult {
     let failed = |code: ExitCode, message: &str| {
         CellResult::error(
@@ -283,6 +216,7 @@ fn run_cell(
         .and_then(|plan| {
             let opts = RunOptions {
                 quiet: true,
+                html,
                 ..Default::default()
             };
             execute(&plan, cache, opts).map_err(Error::from)

@@ -61,6 +61,8 @@ pub struct RunRequest {
     pub faults: Vec<Fault>,
     /// Programs the guest runs beside (or instead of) the workers.
     pub payloads: Vec<PayloadSpec>,
+    /// Record scheduling events (`--trace`).
+    pub trace: Option<ktstr_wire::TraceConfig>,
 }
 
 /// Why a run cannot start. Each names its exit code in [`ExitClass`].
@@ -143,6 +145,7 @@ pub struct RunPlan {
     payloads: Vec<PayloadPlan>,
     scenarios: Vec<ScenarioPlan>,
     workload_limits: Option<Limits>,
+    trace: Option<ktstr_wire::TraceConfig>,
 }
 
 impl RunPlan {
@@ -239,6 +242,7 @@ impl RunPlan {
             payloads,
             scenarios,
             workload_limits,
+            trace: req.trace,
         })
     }
 
@@ -295,6 +299,10 @@ impl RunPlan {
     /// without scenarios): the defaults for the accelerator, then `--assert`.
     pub fn workload_limits(&self) -> Option<&Limits> {
         self.workload_limits.as_ref()
+    }
+    /// Scheduling events to record (`--trace`), if any.
+    pub fn trace(&self) -> Option<&ktstr_wire::TraceConfig> {
+        self.trace.as_ref()
     }
     /// An interactive shell on the console instead of the workload.
     pub fn shell(&self) -> bool {

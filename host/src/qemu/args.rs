@@ -21,6 +21,8 @@ pub struct QemuConfig {
     pub console: Console,
     /// Unix socket the host listens on for the results port.
     pub results_socket: PathBuf,
+    /// Unix socket for the trace port (`--trace`), if tracing.
+    pub trace_socket: Option<PathBuf>,
 }
 
 fn os(items: &[&str]) -> Vec<OsString> {
@@ -135,6 +137,26 @@ pub fn virtio_serial_args(socket: &Path) -> Vec<OsString> {
     ]
 }
 
+/// The trace port (`--trace`): raw ring-buffer pages from the guest on a
+/// port of their own, so bulk binary data never delays the results.
+pub fn trace_port_args(socket: Option<&Path>) -> Vec<OsString> {
+    let Some(socket) = socket else {
+        return Vec::new();
+    };
+    let mut chardev = OsString::from("socket,id=trace,path=");
+    chardev.push(escape_commas(socket));
+    vec![
+        "-chardev".into(),
+        chardev,
+        "-device".into(),
+        format!(
+            "virtserialport,bus=vser0.0,chardev=trace,name={}",
+            ktstr_wire::TRACE_PORT_NAME
+        )
+        .into(),
+    ]
+}
+
 /// QEMU option values separate sub-options with commas; a literal comma
 /// in a path is written twice.
 fn escape_commas(path: &Path) -> OsString {
@@ -159,6 +181,7 @@ pub fn build(cfg: &QemuConfig) -> Vec<OsString> {
         kernel_args(&cfg.kernel, &cfg.initrd, &cfg.cmdline),
         console_args(&cfg.console),
         virtio_serial_args(&cfg.results_socket),
+        trace_port_args(cfg.trace_socket.as_deref()),
     ]
     .concat()
 }
@@ -197,6 +220,17 @@ mod tests {
     }
 
     #[test]
+    fn trace_port_only_when_tracing() {
+        assert!(trace_port_args(None).is_empty());
+        let t = strs(trace_port_args(Some(Path::new("/t/trace.sock"))));
+        assert_eq!(t[1], "socket,id=trace,path=/t/trace.sock");
+        assert_eq!(
+            t[3],
+            "virtserialport,bus=vser0.0,chardev=trace,name=org.ktstr-vm.trace"
+        );
+    }
+
+    #[test]
     fn build_keeps_cmdline_one_argument() {
         let cfg = QemuConfig {
             accel: Accel::Tcg,
@@ -206,6 +240,7 @@ mod tests {
             cmdline: "console=ttyS0 panic=-1".into(),
             console: Console::Socket("/c".into()),
             results_socket: "/s".into(),
+            trace_socket: None,
         };
         let args = strs(build(&cfg));
         let i = args.iter().position(|a| a == "-append").unwrap();

@@ -169,6 +169,7 @@ mod tests {
             scenarios: vec![],
             workload: None,
             artifacts: "/a".into(),
+            trace: None,
         }
     }
 

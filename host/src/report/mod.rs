@@ -2,6 +2,7 @@
 //! `--json` output) and its human-readable [`summary`].
 
 pub mod ci;
+pub mod html;
 pub mod summary;
 mod timeline;
 
@@ -47,6 +48,9 @@ pub struct RunResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<crate::assert::ScenarioResult>,
     pub artifacts: PathBuf,
+    /// What `--trace` recorded (set by `execute`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +147,7 @@ impl RunResult {
             scenarios,
             workload,
             artifacts,
+            trace: None,
         }
     }
 }

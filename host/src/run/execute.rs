@@ -6,8 +6,8 @@ use std::path::Path;
 
 use ktstr_wire::{GuestMsg, RunConfig, SchedulerConfig, Stream, PROTOCOL_VERSION};
 
-use super::artifacts::{self, Artifacts, ArtifactsError};
 use super::runner::{self, RunError};
+use crate::artifacts::{self, Artifacts, ArtifactsError};
 use crate::cache_dir::CacheDir;
 use crate::events::{Event, TimedEvent};
 use crate::exit::{ExitClass, ExitCode};
@@ -35,6 +35,10 @@ pub enum ExecuteError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Trace(#[from] crate::trace::TraceError),
+    #[error(transparent)]
+    Html(#[from] crate::report::html::HtmlError),
 }
 
 impl ExitClass for ExecuteError {
@@ -44,6 +48,8 @@ impl ExitClass for ExecuteError {
             ExecuteError::Artifacts(e) => e.exit_code(),
             ExecuteError::Run(e) => e.exit_code(),
             ExecuteError::Write { .. } => ExitCode::Environment,
+            ExecuteError::Trace(e) => e.exit_code(),
+            ExecuteError::Html(e) => e.exit_code(),
         }
     }
 }
@@ -75,6 +81,8 @@ pub struct RunOptions {
     /// Artifacts go exactly here (a repeated run's `run-01`, a matrix
     /// cell's directory) instead of the plan's `--artifacts` or the cache.
     pub artifacts: Option<std::path::PathBuf>,
+    /// Also write `report.html` (`--html`).
+    pub html: bool,
 }
 
 /// A finished run.
@@ -101,6 +109,7 @@ pub fn run_config(plan: &RunPlan) -> RunConfig {
         faults: plan.faults().to_vec(),
         shell: plan.shell(),
         scenarios: plan.scenarios().iter().map(|s| s.file.spec()).collect(),
+        trace: plan.trace().copied(),
     }
 }
 
@@ -173,7 +182,7 @@ pub fn execute(
     });
     let interrupted = events.iter().any(|e| e.event == Event::Interrupted);
     let exit = judged.verdict.outcome.exit_code(interrupted);
-    let result = RunResult::new(
+    let mut result = RunResult::new(
         plan,
         &events,
         judged,
@@ -181,6 +190,11 @@ pub fn execute(
         exit.code(),
         arts.dir().to_path_buf(),
     );
+    if plan.trace().is_some() {
+        let trace = crate::trace::convert(arts.dir(), &events, &result.findings)?;
+        progress.trace(arts.dir(), &trace);
+        result.trace = Some(trace);
+    }
     write_scheduler_log(&arts, &events)?;
     crate::payload::result::write_logs(arts.dir(), plan.payloads(), &events).map_err(|source| {
         ExecuteError::Write {
@@ -191,6 +205,10 @@ pub fn execute(
     let json = serde_json::to_vec_pretty(&result).expect("result serializes");
     write(&arts.path(artifacts::RESULT_JSON), &json)?;
     let _ = std::fs::remove_file(arts.path(artifacts::INCOMPLETE));
+    if opts.html {
+        let page = crate::report::html::write_report(arts.dir())?;
+        progress.line(&format!("report: {}", page.display()));
+    }
     Ok(Completed {
         result,
         exit,
@@ -282,6 +300,23 @@ impl Progress {
             plan.accel().reason,
             if cached { "" } else { ", initramfs base built" }
         ));
+    }
+
+    fn trace(&self, dir: &Path, t: &crate::trace::TraceSummary) {
+        match &t.file {
+            Some(f) => self.line(&format!(
+                "trace: {} ({:.1} MB, {} events{}; open it in ui.perfetto.dev)",
+                dir.join(f).display(),
+                t.bytes as f64 / 1e6,
+                t.records,
+                if t.capped_at_ns.is_some() {
+                    ", capped at its limit"
+                } else {
+                    ""
+                }
+            )),
+            None => self.line(&format!("no trace: {}", t.problems.join("; "))),
+        }
     }
 
     fn show(&self, ev: &TimedEvent) {

@@ -1,7 +1,6 @@
 //! One run: a validated [`plan::RunPlan`] in, a stream of timed
 //! [`events::Event`]s out. The verdict and the report only consume events.
 
-pub mod artifacts;
 pub mod console;
 pub mod execute;
 pub mod interrupt;

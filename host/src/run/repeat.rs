@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::artifacts::{Artifacts, ArtifactsError};
 use super::execute::{execute, Completed, ExecuteError, RunOptions};
+use crate::artifacts::{Artifacts, ArtifactsError};
 use crate::cache_dir::CacheDir;
 use crate::exit::ExitCode;
 use crate::finding::{Class, Finding, Outcome};

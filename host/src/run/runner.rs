@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use ktstr_wire::codec::Decoder;
 use ktstr_wire::GuestMsg;
 
-use super::artifacts::{self, Artifacts};
 use super::console::ConsoleCapture;
 use super::interrupt;
 use super::sanitize::sanitize;
+use crate::artifacts::{self, Artifacts};
 use crate::events::{Event, TimedEvent};
 use crate::plan::RunPlan;
 use crate::qemu::args::{self, Console, QemuConfig};
@@ -94,6 +94,16 @@ pub fn boot(
         (Console::Socket(console_sock.clone()), Some(l))
     };
 
+    let trace =
+        match plan.trace() {
+            Some(_) => Some(crate::trace::receive::TraceListener::bind(scratch).map_err(
+                |source| RunError::Socket {
+                    path: scratch.join("trace.sock").display().to_string(),
+                    source,
+                },
+            )?),
+            None => None,
+        };
     let cfg = QemuConfig {
         accel: plan.accel().accel,
         topology: plan.topology().qemu_args(),
@@ -102,6 +112,7 @@ pub fn boot(
         cmdline: plan.cmdline().to_string(),
         console,
         results_socket: results_sock.clone(),
+        trace_socket: trace.as_ref().map(|t| t.path().to_path_buf()),
     };
     let binary = qemu_binary()?;
     let argv = args::build(&cfg);
@@ -144,7 +155,15 @@ pub fn boot(
             })?;
             let (tx, rx) = mpsc::channel();
             std::thread::spawn(move || read_stream(stream, raw, tx));
+            // QEMU connected this socket as it started, with the results one.
+            let trace = trace.zip(plan.trace()).and_then(|(t, cfg)| {
+                let limit = cfg.limit_bytes.saturating_add(crate::trace::HOST_SLACK);
+                t.accept(&arts.path(crate::trace::RAW_FILE), limit)
+            });
             event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout());
+            if let Some(t) = trace {
+                t.finish(DRAIN);
+            }
         }
         Accept::Ended(end) => finish_without_stream(&mut rec, &mut qemu, end, plan.timeout()),
     }
