@@ -90,14 +90,17 @@ impl Source {
             SourceKind::Git | SourceKind::Dir => Ok(self.path.clone()),
             SourceKind::Tarball => {
                 let id = self.identity.as_deref().unwrap_or_default();
-                let hash = id.strip_prefix("tarball:sha256:").unwrap_or(id);
-                extract_once(
-                    &self.path,
-                    &cache.sources().join(&hash[..hash.len().min(16)]),
-                )
+                extract_once(&self.path, &extraction_dir(cache, id))
             }
         }
     }
+}
+
+/// Where a tarball with this identity (`tarball:sha256:HEX`) is extracted:
+/// `<cache>/src/<first 16 hex digits>/`.
+pub fn extraction_dir(cache: &CacheDir, identity: &str) -> PathBuf {
+    let hash = identity.strip_prefix("tarball:sha256:").unwrap_or(identity);
+    cache.sources().join(hash.get(..16).unwrap_or(hash))
 }
 
 /// Identifies `arg`, or the default tarball when `arg` is `None`.

@@ -255,7 +255,8 @@ fn kernel_disable(f: &Facts) -> Option<Finding> {
     Some(finding.at(Some(line.ts_us / 1000)))
 }
 
-/// The process ended before sched_ext said `enabled`.
+/// The process ended before sched_ext said `enabled`: why, when libbpf's
+/// log says ([`super::load_failure`]), else the exit status and last line.
 fn load_failure(f: &Facts) -> Vec<Finding> {
     let Some(first) = f.exits.first() else {
         return vec![];
@@ -268,12 +269,12 @@ fn load_failure(f: &Facts) -> Vec<Finding> {
         .or_else(|| f.sched_log.last())
         .map(|(_, l)| format!(": {}", l.trim()))
         .unwrap_or_default();
-    vec![Finding::new(
-        Class::SchedulerLoadFailed,
-        format!("the scheduler failed to load ({}){last_err}", first.exit),
-        sched_evidence(f),
-    )
-    .at(Some(first.uptime_ms))]
+    let (message, evidence) = super::load_failure::explain(&f.sched_log, &first.exit)
+        .unwrap_or_else(|| {
+            let generic = format!("the scheduler failed to load ({}){last_err}", first.exit);
+            (generic, sched_evidence(f))
+        });
+    vec![Finding::new(Class::SchedulerLoadFailed, message, evidence).at(Some(first.uptime_ms))]
 }
 
 /// After a good attach: the process ended on its own, ended badly when

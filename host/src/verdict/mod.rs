@@ -11,6 +11,7 @@ mod checks;
 mod facts;
 mod health;
 pub mod kernel_log;
+mod load_failure;
 #[cfg(test)]
 mod tests;
 
