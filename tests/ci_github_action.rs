@@ -215,11 +215,18 @@ fn the_workflow_runs_the_actions_steps_here() {
         for (k, v) in yaml::string_map(&workflow["env"]) {
             job.set_env(&k, &v);
         }
-        // Incremental builds of ktstr-vm across test runs.
+        // Incremental builds of ktstr-vm across test runs, and unoptimised
+        // (this runner's choice, not the action's): the steps are under
+        // test, not ktstr-vm's speed, and a cold build takes 5 min instead
+        // of 14 on 2 busy cores.
         job.env.insert(
             "CARGO_TARGET_DIR".into(),
             target_dir().join("action-steps").display().to_string(),
         );
+        job.env
+            .insert("CARGO_PROFILE_RELEASE_OPT_LEVEL".into(), "0".into());
+        job.env
+            .insert("CARGO_PROFILE_RELEASE_CODEGEN_UNITS".into(), "256".into());
         // The real cache, where ci/build-kernel.sh put the kernel.
         let cache = ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap();
         job.env.insert(
