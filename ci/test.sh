@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash ci/setup.sh
+bash ci/setup.sh --dev
 echo "ci: kernel: $(bash ci/build-kernel.sh)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
