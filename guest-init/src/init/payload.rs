@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ktstr_wire::{ExitStatus, GuestMsg, PayloadConfig, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, PayloadConfig, Stage, Stream};
 
 use super::clock::uptime_ms;
 use super::port::Reporter;
@@ -180,7 +180,7 @@ impl Payload {
                 p.child = Some(child);
             }
             Err(StartError::Cgroup(message)) => {
-                rep.error("payload", format!("{}: {message}", cfg.name));
+                rep.error(Stage::Payload, format!("{}: {message}", cfg.name));
                 p.refuse(NOT_EXECUTABLE, &message, rep);
             }
             Err(StartError::Spawn(e)) => {

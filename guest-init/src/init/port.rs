@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ktstr_wire::codec::Encoder;
-use ktstr_wire::GuestMsg;
+use ktstr_wire::{GuestMsg, Stage};
 
 /// Looks for a virtio port whose `name` is `wanted` under `class_dir`
 /// (normally `/sys/class/virtio-ports`) and returns its `/dev` node.
@@ -79,9 +79,9 @@ impl Reporter {
     }
 
     /// Reports a harness failure in `stage`.
-    pub fn error(&self, stage: &str, message: impl Into<String>) {
+    pub fn error(&self, stage: Stage, message: impl Into<String>) {
         self.send(&GuestMsg::Error {
-            stage: stage.to_string(),
+            stage,
             message: message.into(),
         });
     }

@@ -2,7 +2,7 @@
 //! digest of the events and returns findings.
 
 use ktstr_wire::workload::WorkerExit;
-use ktstr_wire::{ExitStatus, Stream};
+use ktstr_wire::{ExitStatus, Stage, Stream};
 
 use super::facts::{digest, Facts, SchedExit};
 use super::kernel_log::{self, NORMAL_UNREGISTER};
@@ -106,40 +106,32 @@ fn no_init(f: &Facts, input: &JudgeInput) -> Finding {
     Finding::new(Class::NoInit, why, evidence).at(panic.and_then(kernel_log::console_ts_ms))
 }
 
-fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
+/// What the guest harness reported about itself, judged by its typed
+/// stage (never by message text), and "no sched_ext", decided here only:
+/// from `Hello.sched_ext` when a scheduler was asked for (the guest then
+/// skips the scheduler and workload without an error of its own).
+fn harness_errors(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
     let mut out = Vec::new();
-    let no_scx_evidence = || {
-        let release = f.hello.map_or("?", |(r, _)| r);
-        vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")]
-    };
-    for (stage, message) in &f.errors {
-        let finding = if *stage == "scheduler" && message.contains("no sched_ext") {
-            Finding::new(Class::NoSchedExt, message.to_string(), no_scx_evidence())
-        } else if *stage == "scheduler" {
-            Finding::new(Class::SchedulerLoadFailed, message.to_string(), vec![])
-        } else {
-            Finding::new(
-                Class::HarnessError,
-                format!("guest {stage}: {message}"),
-                vec![],
-            )
-        };
-        out.push(finding);
-    }
-    if let Some((_, false)) = f.hello {
-        if input_needs_scx(f) && !out.iter().any(|x| x.class == Class::NoSchedExt) {
+    if let Some((release, false)) = f.hello {
+        if input.scheduler_expected {
             out.push(Finding::new(
                 Class::NoSchedExt,
-                "the kernel has no sched_ext",
-                no_scx_evidence(),
+                "this kernel has no sched_ext (/sys/kernel/sched_ext is missing): build it with CONFIG_SCHED_CLASS_EXT=y",
+                vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")],
             ));
         }
     }
+    for (stage, message) in &f.errors {
+        let message = match stage {
+            Stage::Panic => format!("the guest harness panicked: {message}"),
+            Stage::Scheduler => {
+                format!("guest harness, starting or watching the scheduler: {message}")
+            }
+            other => format!("guest {other}: {message}"),
+        };
+        out.push(Finding::new(Class::HarnessError, message, vec![]));
+    }
     out
-}
-
-fn input_needs_scx(f: &Facts) -> bool {
-    f.started || f.attach_timeout.is_some()
 }
 
 fn topology(f: &Facts, input: &JudgeInput) -> Vec<Finding> {

@@ -1,7 +1,7 @@
 //! The verdict from hand-made event lists: no VM needed.
 
 use ktstr_wire::workload::{WorkerExit, WorkerReport};
-use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stage, Stream};
 
 use super::*;
 use crate::events::Event;
@@ -14,7 +14,7 @@ fn g(msg: GuestMsg) -> TimedEvent {
 
 fn hello() -> TimedEvent {
     g(GuestMsg::Hello {
-        protocol: 1,
+        protocol: ktstr_wire::PROTOCOL_VERSION,
         kernel_release: "6.12".into(),
         uptime_ms: 900,
         sched_ext: true,
@@ -258,18 +258,93 @@ fn harness_errors_and_protocol_errors_are_inconclusive() {
     let v = judge_events(&events, true, "");
     assert_eq!(v.outcome, Outcome::Inconclusive);
     assert_eq!(classes(&v), [Class::ProtocolError]);
+}
 
-    let events = vec![
-        hello(),
+fn hello_scx(sched_ext: bool) -> TimedEvent {
+    g(GuestMsg::Hello {
+        protocol: ktstr_wire::PROTOCOL_VERSION,
+        kernel_release: "6.12".into(),
+        uptime_ms: 900,
+        sched_ext,
+    })
+}
+
+/// "No sched_ext" comes from `Hello` alone, and harness errors are judged
+/// by their typed stage: an error whose text mentions sched_ext is still
+/// the harness's own failure.
+#[test]
+fn no_sched_ext_from_hello_and_errors_by_stage() {
+    let error = |stage, message: &str| {
         g(GuestMsg::Error {
-            stage: "scheduler".into(),
-            message: "this kernel has no sched_ext (/sys/kernel/sched_ext is missing)".into(),
-        }),
-        g(GuestMsg::Done { uptime_ms: 1 }),
+            stage,
+            message: message.into(),
+        })
+    };
+    let done = || g(GuestMsg::Done { uptime_ms: 1 });
+    let no_scx = "this kernel has no sched_ext (/sys/kernel/sched_ext is missing)";
+    // (what, events, scheduler asked for, classes, text in the first finding)
+    type Case<'a> = (&'a str, Vec<TimedEvent>, bool, Vec<Class>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "no sched_ext, scheduler asked for",
+            vec![hello_scx(false), done()],
+            true,
+            vec![Class::NoSchedExt],
+            "CONFIG_SCHED_CLASS_EXT",
+        ),
+        (
+            "no sched_ext, EEVDF run",
+            vec![hello_scx(false), done()],
+            false,
+            vec![],
+            "",
+        ),
+        (
+            "an error's text is not its class",
+            vec![hello_scx(true), error(Stage::Scheduler, no_scx), done()],
+            true,
+            vec![Class::HarnessError],
+            "starting or watching the scheduler",
+        ),
+        (
+            "a panic on a guest thread",
+            vec![
+                hello_scx(true),
+                error(Stage::Panic, "thread 'kmsg' panicked at x.rs:1:1: boom"),
+                done(),
+            ],
+            false,
+            vec![Class::HarnessError],
+            "the guest harness panicked: thread 'kmsg'",
+        ),
+        (
+            "a cgroup failure",
+            vec![
+                hello_scx(true),
+                error(Stage::Cgroup, "mkdir: EROFS"),
+                done(),
+            ],
+            false,
+            vec![Class::HarnessError],
+            "guest cgroup: mkdir: EROFS",
+        ),
     ];
-    let v = judge_events(&events, true, "");
-    assert_eq!(classes(&v), [Class::NoSchedExt]);
-    assert_eq!(v.outcome, Outcome::Inconclusive);
+    for (what, events, sched, want, text) in cases {
+        let v = judge(&JudgeInput {
+            events: &events,
+            scheduler_expected: sched,
+            workerless: true,
+            ..Default::default()
+        })
+        .verdict;
+        assert_eq!(classes(&v), want, "{what}: {v:#?}");
+        if let Some(f) = v.findings.first() {
+            assert!(f.message.contains(text), "{what}: {}", f.message);
+            assert_eq!(v.outcome, Outcome::Inconclusive, "{what}");
+        } else {
+            assert_eq!(v.outcome, Outcome::Pass, "{what}");
+        }
+    }
 }
 
 #[test]

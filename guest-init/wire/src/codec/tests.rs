@@ -12,7 +12,7 @@ fn decode_all(input: &[u8], max_line: usize, max_msgs: usize) -> Vec<Decoded<Gue
 fn every_message_kind_round_trips() {
     let msgs = vec![
         GuestMsg::Hello {
-            protocol: 1,
+            protocol: crate::PROTOCOL_VERSION,
             kernel_release: "6.12.0".into(),
             uptime_ms: 900,
             sched_ext: true,
@@ -73,7 +73,7 @@ fn every_message_kind_round_trips() {
             uptime_ms: 5,
         },
         GuestMsg::Error {
-            stage: "mount".into(),
+            stage: crate::Stage::Mount,
             message: "no".into(),
         },
         GuestMsg::LogCut {
