@@ -23,7 +23,7 @@ use init::clock::uptime_ms;
 use init::payload::Payloads;
 use init::port::Reporter;
 use init::scheduler::{sched_ext_state, still_expected, Attach, Scheduler};
-use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell};
+use init::{cgroup, exec_failure, faults, kmsg, mounts, port, power, reaper, scenarios, shell};
 
 /// The results port, for the panic path in `main` (PID 1 must say why it
 /// is going down before it powers off).
@@ -199,7 +199,10 @@ fn attach_scheduler(sc: &ktstr_wire::SchedulerConfig, rep: &Reporter) -> Option<
     let mut s = match Scheduler::start(sc, rep) {
         Ok(s) => s,
         Err(e) => {
-            rep.error(Stage::Scheduler, format!("cannot start {}: {e}", sc.path));
+            rep.send(&GuestMsg::SchedulerExecFailed {
+                path: sc.path.clone(),
+                reason: exec_failure::spawn_reason(&e),
+            });
             return None;
         }
     };
@@ -218,11 +221,17 @@ fn attach_scheduler(sc: &ktstr_wire::SchedulerConfig, rep: &Reporter) -> Option<
         }
         Attach::Exited(exit) => {
             s.join_logs(Duration::from_millis(500));
-            rep.send(&GuestMsg::SchedulerExited {
-                exit,
-                requested: false,
-                uptime_ms: uptime_ms(),
-            });
+            match exec_failure::loader_refusal(&exit, s.first_stderr_line()) {
+                Some(line) => rep.send(&GuestMsg::SchedulerExecFailed {
+                    path: sc.path.clone(),
+                    reason: format!("the dynamic loader refused it ({exit}): {line}"),
+                }),
+                None => rep.send(&GuestMsg::SchedulerExited {
+                    exit,
+                    requested: false,
+                    uptime_ms: uptime_ms(),
+                }),
+            }
             None
         }
         Attach::TimedOut { state } => {

@@ -48,6 +48,9 @@ pub enum Class {
     // Could not test.
     NoInit,
     NoSchedExt,
+    /// The scheduler binary could not be executed in the guest (wrong
+    /// architecture, a library missing or unusable): not its failure.
+    SchedulerExecFailed,
     QemuDied,
     TopologyMismatch,
     HarnessError,
@@ -61,8 +64,8 @@ impl Class {
     pub fn outcome(self) -> Outcome {
         use Class::*;
         match self {
-            NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError | ProtocolError
-            | Interrupted => Outcome::Inconclusive,
+            NoInit | NoSchedExt | SchedulerExecFailed | QemuDied | TopologyMismatch
+            | HarnessError | ProtocolError | Interrupted => Outcome::Inconclusive,
             _ => Outcome::Fail,
         }
     }

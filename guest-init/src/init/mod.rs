@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod clock;
+pub mod exec_failure;
 pub mod faults;
 pub mod kmsg;
 pub mod mounts;

@@ -33,6 +33,13 @@ pub enum GuestMsg {
     },
     /// `/sys/kernel/sched_ext/state` became `enabled` with these ops.
     SchedulerAttached { ops: String, uptime_ms: u64 },
+    /// The scheduler binary could not be executed at all: the kernel
+    /// refused it (wrong architecture, not executable, a missing ELF
+    /// interpreter) or the dynamic loader did (a library missing or
+    /// unusable). This scheduler cannot be tested here, unlike one that ran
+    /// and failed. Sent instead of [`GuestMsg::SchedulerExited`] when the
+    /// loader failed after [`GuestMsg::SchedulerStarted`].
+    SchedulerExecFailed { path: String, reason: String },
     /// The scheduler did not attach within its timeout.
     SchedulerAttachTimeout { waited_ms: u64, state: String },
     /// One line the scheduler printed.

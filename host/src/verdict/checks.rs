@@ -106,10 +106,12 @@ fn no_init(f: &Facts, input: &JudgeInput) -> Finding {
     Finding::new(Class::NoInit, why, evidence).at(panic.and_then(kernel_log::console_ts_ms))
 }
 
-/// What the guest harness reported about itself, judged by its typed
-/// stage (never by message text), and "no sched_ext", decided here only:
-/// from `Hello.sched_ext` when a scheduler was asked for (the guest then
-/// skips the scheduler and workload without an error of its own).
+/// What stopped the guest from testing at all: "no sched_ext", decided
+/// here only, from `Hello.sched_ext` when a scheduler was asked for (the
+/// guest then skips the scheduler and workload without an error of its
+/// own); a scheduler binary the guest could not execute (the guest sends
+/// that instead of its exit, so no scheduler check fires); and the
+/// harness's own errors, judged by their typed stage, never by text.
 fn harness_errors(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some((release, false)) = f.hello {
@@ -120,6 +122,17 @@ fn harness_errors(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
                 vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")],
             ));
         }
+    }
+    if let Some((path, reason)) = f.exec_failed {
+        out.push(Finding::new(
+            Class::SchedulerExecFailed,
+            format!("the scheduler could not be executed in the guest: {path}: {reason}"),
+            std::iter::once(
+                "the binary never ran: the kernel or the dynamic loader refused it (wrong architecture, a library missing or unusable), so this scheduler cannot be tested here".to_string(),
+            )
+            .chain(sched_evidence(f))
+            .collect(),
+        ));
     }
     for (stage, message) in &f.errors {
         let message = match stage {

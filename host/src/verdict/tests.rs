@@ -566,3 +566,112 @@ fn a_done_without_the_work_is_not_a_pass() {
     .verdict;
     assert_eq!(v.outcome, Outcome::Pass, "{v:#?}");
 }
+
+/// A scheduler the guest could not execute is "cannot test"; one that
+/// started and then exited is the scheduler's failure.
+#[test]
+fn exec_failures_cannot_test_but_a_scheduler_that_ran_fails() {
+    let started = || {
+        g(GuestMsg::SchedulerStarted {
+            pid: 5,
+            path: "/ktstr-vm/sched/s".into(),
+            args: vec![],
+            uptime_ms: 1,
+        })
+    };
+    let stderr = |line: &str| {
+        g(GuestMsg::SchedulerLog {
+            stream: Stream::Stderr,
+            line: line.into(),
+        })
+    };
+    let exec_failed = |reason: &str| {
+        g(GuestMsg::SchedulerExecFailed {
+            path: "/ktstr-vm/sched/s".into(),
+            reason: reason.into(),
+        })
+    };
+    let exited = |code| {
+        g(GuestMsg::SchedulerExited {
+            exit: ExitStatus::Exited { code },
+            requested: false,
+            uptime_ms: 2,
+        })
+    };
+    let done = || g(GuestMsg::Done { uptime_ms: 3 });
+    let loader =
+        "/ktstr-vm/sched/s: error while loading shared libraries: libx.so: ELF file OS ABI invalid";
+    let cases: Vec<(&str, Vec<TimedEvent>, Class, i32)> = vec![
+        (
+            "the kernel refused the exec",
+            vec![
+                hello(),
+                exec_failed("exec failed: Exec format error (os error 8), ENOEXEC"),
+                done(),
+            ],
+            Class::SchedulerExecFailed,
+            125,
+        ),
+        (
+            "the dynamic loader refused it",
+            vec![
+                hello(),
+                started(),
+                stderr(loader),
+                exec_failed(&format!(
+                    "the dynamic loader refused it (exit code 127): {loader}"
+                )),
+                done(),
+            ],
+            Class::SchedulerExecFailed,
+            125,
+        ),
+        (
+            "it ran and exited before attaching",
+            vec![
+                hello(),
+                started(),
+                stderr("libbpf: failed to load"),
+                exited(1),
+                done(),
+            ],
+            Class::SchedulerLoadFailed,
+            1,
+        ),
+        (
+            "it ran, attached, then exited",
+            vec![
+                hello(),
+                started(),
+                g(GuestMsg::SchedulerAttached {
+                    ops: "s".into(),
+                    uptime_ms: 2,
+                }),
+                exited(1),
+                done(),
+            ],
+            Class::SchedulerExited,
+            1,
+        ),
+    ];
+    for (what, events, class, code) in cases {
+        let v = judge(&JudgeInput {
+            events: &events,
+            scheduler_expected: true,
+            workerless: true,
+            ..Default::default()
+        })
+        .verdict;
+        assert_eq!(classes(&v), [class], "{what}: {v:#?}");
+        assert_eq!(v.outcome.exit_code(false).code(), code, "{what}");
+    }
+    let v = judge_events(&[hello(), exec_failed("exec failed: x"), done()], true, "");
+    assert!(
+        v.findings[0]
+            .message
+            .contains("could not be executed in the guest: /ktstr-vm/sched/s: exec failed: x"),
+        "{}",
+        v.findings[0].message
+    );
+    assert_eq!(Class::SchedulerExecFailed.name(), "scheduler-exec-failed");
+}

@@ -72,6 +72,10 @@ fn every_message_kind_round_trips() {
             fault: "hang@1000ms".into(),
             uptime_ms: 5,
         },
+        GuestMsg::SchedulerExecFailed {
+            path: "/ktstr-vm/sched/scx_x".into(),
+            reason: "Exec format error (os error 8, ENOEXEC)".into(),
+        },
         GuestMsg::Error {
             stage: crate::Stage::Mount,
             message: "no".into(),
