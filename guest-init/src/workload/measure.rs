@@ -1,5 +1,5 @@
 //! What a worker measures while it runs: the progress checkpoint (migrations,
-//! gaps, stop flag), the wake-latency reservoir, and the kernel's own
+//! gaps (kept in [`super::gaps`]), stop flag), the wake-latency reservoir, and the kernel's own
 //! counters read before and after (`schedstat`, `numa_maps`).
 //!
 //! The checkpoint is the hot path: a vDSO `clock_gettime`, a `sched_getcpu`
@@ -10,6 +10,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use super::gaps::{GapLog, GapSummary};
 use super::rng::Rng;
 use super::shared::{now_ns, thread_cpu_ns};
 use ktstr_wire::workload::{
@@ -34,7 +35,7 @@ pub struct Meter<'a> {
     migrations: u64,
     migration_log: Vec<Migration>,
     cpus_seen: Box<[u64; MAX_CPUS / 64]>,
-    max_gap: Option<Gap>,
+    gaps: GapLog,
     /// Units of work done; work types add to it.
     pub work_units: u64,
     /// Outer-loop iterations; work types add to it.
@@ -57,7 +58,7 @@ impl<'a> Meter<'a> {
             migrations: 0,
             migration_log: Vec::with_capacity(MAX_MIGRATION_LOG),
             cpus_seen: Box::new([0; MAX_CPUS / 64]),
-            max_gap: None,
+            gaps: GapLog::default(),
             work_units: 0,
             iterations: 0,
             units_per_checkpoint: units_per_checkpoint.max(1),
@@ -73,8 +74,8 @@ impl<'a> Meter<'a> {
         let now = now_ns();
         let cpu = current_cpu();
         let gap = now.saturating_sub(self.last_ns);
-        if self.max_gap.is_none_or(|g| gap > g.len_ns) {
-            self.max_gap = Some(Gap {
+        if self.gaps.wants(gap) {
+            self.gaps.record(Gap {
                 len_ns: gap,
                 cpu,
                 at_ns: now.saturating_sub(self.release_ns),
@@ -124,7 +125,7 @@ impl<'a> Meter<'a> {
         }
     }
 
-    /// Migration count, log, CPUs used (sorted) and the longest gap.
+    /// Migration count, log, CPUs used (sorted) and the gaps.
     pub(crate) fn finish(self) -> MeterResult {
         let mut cpus_used = Vec::new();
         for (w, word) in self.cpus_seen.iter().enumerate() {
@@ -140,7 +141,7 @@ impl<'a> Meter<'a> {
             migrations: self.migrations,
             migration_log: self.migration_log,
             cpus_used,
-            max_gap: self.max_gap,
+            gaps: self.gaps.finish(),
             wake_latency: self.latency.summary(),
         }
     }
@@ -154,7 +155,7 @@ pub(crate) struct MeterResult {
     pub migrations: u64,
     pub migration_log: Vec<Migration>,
     pub cpus_used: Vec<u32>,
-    pub max_gap: Option<Gap>,
+    pub gaps: GapSummary,
     pub wake_latency: LatencySummary,
 }
 

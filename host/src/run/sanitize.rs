@@ -6,7 +6,9 @@
 //! `[0,0,...]` into gigabytes of reports, or feed quadratic checks.
 
 use ktstr_wire::topology::Topology;
-use ktstr_wire::workload::{WorkerReport, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG, MAX_TRACE};
+use ktstr_wire::workload::{
+    WorkerReport, MAX_GAPS, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG, MAX_TRACE,
+};
 use ktstr_wire::GuestMsg;
 
 /// Most CPUs or NUMA nodes any list may name (QEMU's x86 limit is far lower).
@@ -95,6 +97,7 @@ fn worker(w: &mut WorkerReport, cut: &mut Vec<String>) {
         "migration log",
         cut,
     );
+    cap(&mut w.gaps, MAX_GAPS, "gaps", cut);
     cap(&mut w.cpus_used, MAX_CPUS, "cpus_used", cut);
     cap(&mut w.numa_pages, MAX_CPUS, "numa_pages", cut);
     cap(&mut w.trace, MAX_TRACE, "trace", cut);
@@ -156,11 +159,14 @@ mod tests {
         let mut w = WorkerReport::default();
         w.wake_latency.samples_ns = vec![0; 100_000];
         w.cpus_used = (0..10_000).collect();
+        w.gaps = vec![Default::default(); 1000];
         w.errors = vec!["x".repeat(10_000)];
         let mut msg = GuestMsg::Worker(Box::new(w));
         let what = sanitize(&mut msg).unwrap();
         assert!(
-            what.contains("wake samples 100000 > 512") && what.contains("cpus_used"),
+            what.contains("wake samples 100000 > 512")
+                && what.contains("cpus_used")
+                && what.contains("gaps 1000 > 32"),
             "{what}"
         );
         let GuestMsg::Worker(w) = msg else {
@@ -168,6 +174,7 @@ mod tests {
         };
         assert_eq!(w.wake_latency.samples_ns.len(), MAX_LATENCY_SAMPLES);
         assert_eq!(w.cpus_used.len(), MAX_CPUS);
+        assert_eq!(w.gaps.len(), MAX_GAPS);
         assert_eq!(w.errors[0].len(), MAX_TEXT);
         let mut ok = GuestMsg::Worker(Box::default());
         assert_eq!(sanitize(&mut ok), None);

@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 pub const MAX_MIGRATION_LOG: usize = 256;
 /// Most wake-latency samples kept per worker (reservoir; the count is exact).
 pub const MAX_LATENCY_SAMPLES: usize = 512;
+/// Gaps shorter than this are not listed in [`WorkerReport::gaps`] (they
+/// still count for `max_gap`): a scheduler tick is 1-4 ms.
+pub const GAP_FLOOR_NS: u64 = 1_000_000;
+/// Most gaps listed per worker: the longest ones over [`GAP_FLOOR_NS`].
+pub const MAX_GAPS: usize = 32;
 
 /// Most trace entries kept per worker.
 pub const MAX_TRACE: usize = 256;
@@ -42,6 +47,15 @@ pub struct WorkerReport {
     pub cpus_used: Vec<u32>,
     /// Longest wall-clock gap between two progress checkpoints.
     pub max_gap: Option<Gap>,
+    /// The longest gaps over [`GAP_FLOOR_NS`] (at most [`MAX_GAPS`], longest
+    /// first), each with its time: the host judges a gap outside a freeze
+    /// or scheduler switch even when a longer one fell inside it.
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+    /// How many gaps were over [`GAP_FLOOR_NS`] (exact; `gaps` keeps the
+    /// longest of them).
+    #[serde(default)]
+    pub gaps_over_floor: u64,
     /// Wake-up latencies (for work types that sleep and get woken).
     pub wake_latency: LatencySummary,
     /// `/proc/self/schedstat` deltas over the run.
