@@ -243,21 +243,6 @@ fn counters_parse_from_proc_text() {
 }
 
 #[test]
-fn reservoir_keeps_exact_count_and_bounded_samples() {
-    let mut r = measure::Reservoir::new(1);
-    for ns in 1..=10_000u64 {
-        r.record(ns);
-    }
-    let s = r.summary();
-    assert_eq!(s.count, 10_000);
-    assert_eq!(s.max_ns, 10_000);
-    assert_eq!(s.samples_ns.len(), MAX_LATENCY_SAMPLES);
-    // A uniform sample of 1..=10000: the median is near 5000.
-    assert!((3_500..6_500).contains(&s.p50_ns), "p50 {}", s.p50_ns);
-    assert!(s.p99_ns > 9_000, "p99 {}", s.p99_ns);
-}
-
-#[test]
 fn class_and_nice_are_applied_before_release() {
     let mut spec = WorkSpec::new(WorkType::SpinWait).workers(1);
     spec.policy = SchedPolicy::Batch;

@@ -181,12 +181,7 @@ fn run_worker(
     };
     let sched_before = read_schedstat();
     let cpu_before = thread_cpu_ns();
-    let mut meter = Meter::new(
-        shared.stop_flag(),
-        release_ns,
-        plan.units_per_checkpoint,
-        plan.seed,
-    );
+    let mut meter = Meter::new(shared.stop_flag(), release_ns, plan.units_per_checkpoint);
     let mut ctx = types::Ctx::new(plan, shared);
     types::run(&mut ctx, &mut meter);
     let end_ns = now_ns();

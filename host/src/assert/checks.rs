@@ -379,9 +379,10 @@ pub fn wake_latency(run: &ScenarioRun, lim: &Limits) -> Assertion {
         worst = Some(f64::max(worst.unwrap_or(0.0), us));
         if us > limit {
             a.offenders.push(format!(
-                "{}: p99 {us:.0} us over {} wake-ups (max {:.0} us)",
+                "{}: p99 {us:.0} us over {} wake-ups (p99.9 {:.0} us, max {:.0} us)",
                 who(w),
                 w.wake_latency.count,
+                w.wake_latency.p999_ns as f64 / 1e3,
                 w.wake_latency.max_ns as f64 / 1e3
             ));
         }

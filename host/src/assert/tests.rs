@@ -381,9 +381,14 @@ fn wake_latency_p99() {
         Outcome::Pass
     );
     w.wake_latency.p99_ns = 90_000_000;
+    w.wake_latency.p999_ns = 95_000_000;
     let a = checks::wake_latency(&run(1, vec![w.clone()]), &limits());
     assert_eq!(a.outcome, Outcome::Fail);
-    assert!(a.offenders[0].contains("p99 90000 us over 1000 wake-ups"));
+    assert!(
+        a.offenders[0].contains("p99 90000 us over 1000 wake-ups (p99.9 95000 us, max 9000 us)"),
+        "{}",
+        a.offenders[0]
+    );
     // Too few samples: not judged.
     w.wake_latency.count = 3;
     assert_eq!(
