@@ -31,6 +31,8 @@ static REPORTER: std::sync::OnceLock<Reporter> = std::sync::OnceLock::new();
 
 /// Present when the kernel has sched_ext (reported in `Hello`).
 const SCHED_EXT_DIR: &str = "/sys/kernel/sched_ext";
+/// How long a panic report waits for the results port.
+const PANIC_REPORT_WAIT: Duration = Duration::from_millis(200);
 /// How long the results port may take to appear after init starts.
 const PORT_WAIT: Duration = Duration::from_secs(3);
 /// How often the workload loop checks the scheduler and reaps orphans.
@@ -42,19 +44,24 @@ const PAYLOAD_STOP_GRACE: Duration = Duration::from_secs(1);
 
 fn main() {
     let started_ms = uptime_ms();
-    let outcome = std::panic::catch_unwind(|| run(started_ms));
-    if let Err(panic) = outcome {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        eprintln!("ktstr-guest-init: panic: {what}");
-        if let Some(rep) = REPORTER.get() {
-            rep.error(Stage::Panic, format!("guest init panicked: {what}"));
-        }
-    }
+    // Before any thread exists: see ktstr_guest::panic_hook.
+    ktstr_guest::panic_hook::install(report_panic);
+    // The hook has reported a panic that reaches here; PID 1 must not
+    // exit (the kernel would panic), so it powers off.
+    let _ = std::panic::catch_unwind(|| run(started_ms));
     power::power_off();
+}
+
+/// A panic on any PID 1 thread, to the host as a harness error. Bounded:
+/// the panicking thread may hold the port's lock itself.
+fn report_panic(text: &str) {
+    if let Some(rep) = REPORTER.get() {
+        let msg = GuestMsg::Error {
+            stage: Stage::Panic,
+            message: text.to_string(),
+        };
+        rep.send_within(&msg, PANIC_REPORT_WAIT);
+    }
 }
 
 fn run(started_ms: u64) {

@@ -23,8 +23,7 @@ use super::types;
 use ktstr_wire::workload::SchedPolicy;
 use ktstr_wire::workload::{WorkerExit, WorkerReport};
 
-/// Exit code of a worker process whose worker code panicked.
-pub(crate) const PANIC_EXIT: i32 = 101;
+use crate::panic_hook::{enter_forked_child, PANIC_EXIT};
 
 /// File descriptors of one worker process.
 #[derive(Debug)]
@@ -35,8 +34,11 @@ pub(crate) struct ChildFds<'a> {
     pub reports: &'a [RawFd],
 }
 
-/// Entry point of a forked worker process; never returns.
+/// Entry point of a forked worker process; never returns. A panic ends
+/// it through the guest's hook (see [`crate::panic_hook`]) without
+/// unwinding; `catch_unwind` covers processes that did not install it.
 pub(crate) fn child_main(proc: &ProcPlan, fds: ChildFds<'_>, shared: &Shared, parent: i32) -> ! {
+    enter_forked_child();
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         child_body(proc, &fds, shared, parent)
     })) {

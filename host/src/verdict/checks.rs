@@ -344,6 +344,7 @@ fn is_sigint(exit: &ExitStatus) -> bool {
 fn workers(f: &Facts) -> Vec<Finding> {
     let mut died = Vec::new();
     let mut starved = Vec::new();
+    let mut panicked = Vec::new();
     for w in &f.workers {
         let who = format!(
             "worker {}.{} (tid {}, {}, cgroup {:?})",
@@ -361,10 +362,22 @@ fn workers(f: &Facts) -> Vec<Finding> {
             WorkerExit::TimedOut => starved.push(format!(
                 "{who}: did not report within the collection deadline (no CPU time, or hung); killed"
             )),
+            // The harness's own bug: never the scheduler's failure.
+            WorkerExit::Panicked => panicked.push(format!("{who}: panicked (see the console)")),
             other => died.push(format!("{who}: {other:?}")),
         }
     }
     let mut out = Vec::new();
+    if !panicked.is_empty() {
+        out.push(Finding::new(
+            Class::HarnessError,
+            format!(
+                "{} worker(s) panicked: a bug in the harness",
+                panicked.len()
+            ),
+            panicked,
+        ));
+    }
     if !died.is_empty() {
         out.push(Finding::new(
             Class::WorkerDied,

@@ -173,6 +173,18 @@ fn starved_and_dead_workers_fail() {
     );
 }
 
+/// A worker whose own code panicked is the harness's bug: cannot test,
+/// never a dead or starved worker blamed on the scheduler.
+#[test]
+fn a_panicked_worker_is_a_harness_error() {
+    let mut events = healthy_scx();
+    events.insert(5, worker(0, WorkerExit::Panicked));
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::HarnessError], "{v:#?}");
+    assert_eq!(v.outcome, Outcome::Inconclusive);
+    assert!(v.findings[0].message.contains("1 worker(s) panicked"));
+}
+
 #[test]
 fn a_worker_too_starved_to_report_is_starved_not_dead() {
     let mut events = healthy_scx();

@@ -143,4 +143,7 @@ pub enum WorkerExit {
     Signaled { signal: i32 },
     /// Did not report within the collection deadline; killed.
     TimedOut,
+    /// The worker's own code panicked (a harness bug, not the scheduler's
+    /// doing); the panic's place and message are on the console.
+    Panicked,
 }
