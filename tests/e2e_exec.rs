@@ -208,6 +208,48 @@ fn exec_timeout_and_missing_command() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found on the host PATH"));
 }
 
+/// A C test runner that prints a header without flushing, forks a child
+/// per test, then prints a summary; it exits 3 when its stdout is not a
+/// terminal.
+const FORKING_RUNNER: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    printf("HEADER of the test run\n");
+    for (int i = 0; i < 4; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            printf("child %d ok\n", i);
+            exit(0);
+        }
+        waitpid(p, NULL, 0);
+    }
+    printf("SUMMARY: 4 passed, 0 failed\n");
+    return isatty(1) ? 0 : 3;
+}
+"#;
+
+/// On a pipe, stdio buffers the header and every forked child flushes a
+/// copy of it; on the terminal the guest gives `exec` the header goes out
+/// once, when printed, and the bytes arrive unchanged (no `\r`).
+#[test]
+fn exec_stdout_is_a_terminal_so_children_do_not_repeat_the_header() {
+    let dir = artifacts("exec-pty-build");
+    let prog = cc(&dir, "forking_runner", FORKING_RUNNER, &[]);
+    let out = exec(&["--", prog.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("HEADER of the test run").count(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(0), "stdout was not a terminal");
+    let want = "HEADER of the test run\nchild 0 ok\nchild 1 ok\nchild 2 ok\nchild 3 ok\nSUMMARY: 4 passed, 0 failed\n";
+    assert_eq!(stdout, want);
+}
+
 #[test]
 fn shell_refuses_without_a_terminal() {
     let k = kernel_path();

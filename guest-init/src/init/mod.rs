@@ -10,6 +10,7 @@ pub mod mounts;
 pub mod payload;
 pub mod port;
 pub mod power;
+pub mod pty;
 pub mod reaper;
 pub mod scenarios;
 pub mod scheduler;

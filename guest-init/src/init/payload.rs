@@ -3,7 +3,10 @@
 //!
 //! Each payload runs in its own process group (so a stop reaches its
 //! children too), optionally in a cgroup under the run's root, with stdin
-//! on `/dev/null`. Its stdout and stderr reach the host as `PayloadOutput`
+//! on `/dev/null`, stdout on a raw pseudo-terminal (so C stdio
+//! line-buffers it, see [`super::pty`]) and stderr on a pipe, with
+//! `TERM=dumb` and `NO_COLOR=1` unless its env says otherwise. Its stdout
+//! and stderr reach the host as `PayloadOutput`
 //! chunks as they arrive (bounded per payload, so a chatty program cannot
 //! flood the results port), then one `PayloadExited`. A payload past its
 //! timeout is killed and reported `TimedOut`; one still running at the end
@@ -11,7 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Component, Path};
 use std::process::{Child, Command, Stdio};
@@ -24,6 +27,7 @@ use ktstr_wire::{ExitStatus, GuestMsg, PayloadConfig, Stage, Stream};
 
 use super::clock::uptime_ms;
 use super::port::Reporter;
+use super::pty::raw_pty;
 
 /// Most output bytes forwarded per payload (both streams together).
 const MAX_OUTPUT_BYTES: usize = 8 << 20;
@@ -148,16 +152,30 @@ impl Payload {
             readers: Vec::new(),
         };
         match spawn(cfg, cgroup_root) {
-            Ok(mut child) => {
+            Ok(Spawned {
+                mut child,
+                pty,
+                pty_error,
+            }) => {
                 let budget = Arc::new(Budget::default());
+                if let Some(e) = pty_error {
+                    rep.send(&GuestMsg::PayloadOutput {
+                        name: cfg.name.clone(),
+                        stream: Stream::Stderr,
+                        data: format!(
+                            "ktstr-guest-init: no pseudo-terminal ({e}): stdout is a pipe\n"
+                        ),
+                    });
+                }
+                let stdout = match pty {
+                    Some(master) => Some(Box::new(File::from(master)) as Box<dyn Read + Send>),
+                    None => child
+                        .stdout
+                        .take()
+                        .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                };
                 for (pipe, stream) in [
-                    (
-                        child
-                            .stdout
-                            .take()
-                            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-                        Stream::Stdout,
-                    ),
+                    (stdout, Stream::Stdout),
                     (
                         child
                             .stderr
@@ -248,16 +266,30 @@ enum StartError {
     Spawn(std::io::Error),
 }
 
-fn spawn(cfg: &PayloadConfig, cgroup_root: Option<&Path>) -> Result<Child, StartError> {
+/// A started payload: its stdout is the pseudo-terminal `pty` (master
+/// side), or a pipe in `child.stdout` when none could be had.
+struct Spawned {
+    child: Child,
+    pty: Option<OwnedFd>,
+    pty_error: Option<nix::Error>,
+}
+
+fn spawn(cfg: &PayloadConfig, cgroup_root: Option<&Path>) -> Result<Spawned, StartError> {
     let procs = match &cfg.cgroup {
         None => None,
         Some(rel) => Some(open_cgroup(cgroup_root, rel).map_err(StartError::Cgroup)?),
     };
+    let (pty, stdout, pty_error) = match raw_pty() {
+        Ok((master, slave)) => (Some(master), Stdio::from(slave), None),
+        Err(e) => (None, Stdio::piped(), Some(e)),
+    };
     let mut cmd = Command::new(&cfg.path);
     cmd.args(&cfg.args)
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
         .envs(cfg.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .process_group(0);
     if let Some(procs) = &procs {
@@ -273,8 +305,15 @@ fn spawn(cfg: &PayloadConfig, cgroup_root: Option<&Path>) -> Result<Child, Start
             });
         }
     }
-    // `procs` stays open until the child has moved itself.
-    cmd.spawn().map_err(StartError::Spawn)
+    // `procs` stays open until the child has moved itself; the slave side
+    // closes with `cmd`, so the master sees the end when the payload's
+    // processes close theirs.
+    let child = cmd.spawn().map_err(StartError::Spawn)?;
+    Ok(Spawned {
+        child,
+        pty,
+        pty_error,
+    })
 }
 
 /// Creates the payload's cgroup under the run's root and opens its
