@@ -250,6 +250,67 @@ fn exec_stdout_is_a_terminal_so_children_do_not_repeat_the_header() {
     assert_eq!(stdout, want);
 }
 
+/// Writes 45 000 lines of 199 bytes (8 955 000 bytes, over the guest's
+/// 4 MiB live head per stream and the old 8 MiB per payload), one write
+/// per line, then a summary line.
+const SPEW: &str = r#"
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    char pad[190];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    for (int i = 0; i < 45000; i++)
+        printf("%08d %s\n", i, pad);
+    printf("SUMMARY: all 45000 lines written\n");
+    return 0;
+}
+"#;
+
+/// Output caps count bytes and keep the end: the summary after 9 MB of
+/// output reaches result.json and the artifact, after a marker that says
+/// how much was dropped.
+#[test]
+fn payload_output_over_the_cap_keeps_its_end() {
+    let dir = artifacts("payload-spew-build");
+    let prog = cc(&dir, "spew", SPEW, &[]);
+    let k = kernel_path();
+    let (code, r) = run_json(
+        "payload-spew",
+        &[
+            "--kernel",
+            &k,
+            "--cpus",
+            "2",
+            "--workers",
+            "0",
+            "-d",
+            "120s",
+            "--payload",
+            prog.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{r:#}");
+    let p = &r["payloads"][0];
+    let last = "SUMMARY: all 45000 lines written\n";
+    let stdout = p["stdout"].as_str().unwrap();
+    assert!(
+        stdout.ends_with(last),
+        "{}",
+        &stdout[stdout.len().saturating_sub(300)..]
+    );
+    let written = 45_000 * 199 + last.len() as u64;
+    assert_eq!(p["stdout_bytes"].as_u64(), Some(written), "{p:#}");
+    let dropped = p["stdout_dropped"].as_u64().unwrap();
+    assert!(dropped > 4_000_000, "{p:#}");
+    // run_json kept the artifacts in the directory artifacts() names.
+    let arts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/payload-spew");
+    let file = std::fs::read_to_string(arts.join("payload-spew.stdout")).unwrap();
+    assert!(file.ends_with(last));
+    assert!(file.contains(&format!("\n[ktstr-vm: {dropped} bytes dropped]\n")));
+    assert!(file.starts_with("00000000 xxx"));
+}
+
 #[test]
 fn shell_refuses_without_a_terminal() {
     let k = kernel_path();

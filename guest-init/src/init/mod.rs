@@ -7,6 +7,7 @@ pub mod exec_failure;
 pub mod faults;
 pub mod kmsg;
 pub mod mounts;
+pub mod output;
 pub mod payload;
 pub mod port;
 pub mod power;

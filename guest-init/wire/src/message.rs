@@ -73,6 +73,14 @@ pub enum GuestMsg {
         stream: Stream,
         data: String,
     },
+    /// `bytes` of a payload's output were dropped to stay within the
+    /// guest's byte cap: the head was sent before this message, the tail
+    /// (the end of the output) follows it.
+    PayloadOutputDropped {
+        name: String,
+        stream: Stream,
+        bytes: u64,
+    },
     /// A payload program ended.
     PayloadExited {
         name: String,

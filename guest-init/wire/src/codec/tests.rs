@@ -72,6 +72,11 @@ fn every_message_kind_round_trips() {
             fault: "hang@1000ms".into(),
             uptime_ms: 5,
         },
+        GuestMsg::PayloadOutputDropped {
+            name: "runner".into(),
+            stream: Stream::Stdout,
+            bytes: 123_456,
+        },
         GuestMsg::SchedulerExecFailed {
             path: "/ktstr-vm/sched/scx_x".into(),
             reason: "Exec format error (os error 8, ENOEXEC)".into(),
