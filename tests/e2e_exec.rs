@@ -208,6 +208,109 @@ fn exec_timeout_and_missing_command() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found on the host PATH"));
 }
 
+/// A C test runner that prints a header without flushing, forks a child
+/// per test, then prints a summary; it exits 3 when its stdout is not a
+/// terminal.
+const FORKING_RUNNER: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    printf("HEADER of the test run\n");
+    for (int i = 0; i < 4; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            printf("child %d ok\n", i);
+            exit(0);
+        }
+        waitpid(p, NULL, 0);
+    }
+    printf("SUMMARY: 4 passed, 0 failed\n");
+    return isatty(1) ? 0 : 3;
+}
+"#;
+
+/// On a pipe, stdio buffers the header and every forked child flushes a
+/// copy of it; on the terminal the guest gives `exec` the header goes out
+/// once, when printed, and the bytes arrive unchanged (no `\r`).
+#[test]
+fn exec_stdout_is_a_terminal_so_children_do_not_repeat_the_header() {
+    let dir = artifacts("exec-pty-build");
+    let prog = cc(&dir, "forking_runner", FORKING_RUNNER, &[]);
+    let out = exec(&["--", prog.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("HEADER of the test run").count(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(0), "stdout was not a terminal");
+    let want = "HEADER of the test run\nchild 0 ok\nchild 1 ok\nchild 2 ok\nchild 3 ok\nSUMMARY: 4 passed, 0 failed\n";
+    assert_eq!(stdout, want);
+}
+
+/// Writes 45 000 lines of 199 bytes (8 955 000 bytes, over the guest's
+/// 4 MiB live head per stream and the old 8 MiB per payload), one write
+/// per line, then a summary line.
+const SPEW: &str = r#"
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    char pad[190];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    for (int i = 0; i < 45000; i++)
+        printf("%08d %s\n", i, pad);
+    printf("SUMMARY: all 45000 lines written\n");
+    return 0;
+}
+"#;
+
+/// Output caps count bytes and keep the end: the summary after 9 MB of
+/// output reaches result.json and the artifact, after a marker that says
+/// how much was dropped.
+#[test]
+fn payload_output_over_the_cap_keeps_its_end() {
+    let dir = artifacts("payload-spew-build");
+    let prog = cc(&dir, "spew", SPEW, &[]);
+    let k = kernel_path();
+    let (code, r) = run_json(
+        "payload-spew",
+        &[
+            "--kernel",
+            &k,
+            "--cpus",
+            "2",
+            "--workers",
+            "0",
+            "-d",
+            "120s",
+            "--payload",
+            prog.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{r:#}");
+    let p = &r["payloads"][0];
+    let last = "SUMMARY: all 45000 lines written\n";
+    let stdout = p["stdout"].as_str().unwrap();
+    assert!(
+        stdout.ends_with(last),
+        "{}",
+        &stdout[stdout.len().saturating_sub(300)..]
+    );
+    let written = 45_000 * 199 + last.len() as u64;
+    assert_eq!(p["stdout_bytes"].as_u64(), Some(written), "{p:#}");
+    let dropped = p["stdout_dropped"].as_u64().unwrap();
+    assert!(dropped > 4_000_000, "{p:#}");
+    // run_json kept the artifacts in the directory artifacts() names.
+    let arts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/payload-spew");
+    let file = std::fs::read_to_string(arts.join("payload-spew.stdout")).unwrap();
+    assert!(file.ends_with(last));
+    assert!(file.contains(&format!("\n[ktstr-vm: {dropped} bytes dropped]\n")));
+    assert!(file.starts_with("00000000 xxx"));
+}
+
 #[test]
 fn shell_refuses_without_a_terminal() {
     let k = kernel_path();

@@ -296,6 +296,96 @@ fn kernel_without_sched_ext_cannot_test() {
     assert_eq!(r["outcome"], "inconclusive");
 }
 
+/// `e_machine` of an ELF header, and AArch64's number.
+const E_MACHINE: usize = 18;
+const EM_AARCH64: u16 = 183;
+/// `e_ident[EI_OSABI]`: glibc's loader accepts only SYSV and GNU.
+const EI_OSABI: usize = 7;
+
+/// A scheduler for another architecture gets past the host's checks (its
+/// ELF header reads fine and it needs no libraries) and the guest kernel
+/// refuses to exec it: that scheduler cannot be tested (125), it did not fail.
+#[test]
+fn scheduler_for_another_architecture_cannot_test() {
+    let dir = artifacts("exec-failed-arch-build");
+    let sched = cc(
+        &dir,
+        "scx_other_arch",
+        "int main(void) { return 0; }\n",
+        &["-static"],
+    );
+    patch_bytes(&sched, E_MACHINE, &EM_AARCH64.to_le_bytes());
+    let k = kernel_path();
+    let (code, r) = run_json(
+        "exec-failed-arch",
+        &["--kernel", &k, "-s", sched.to_str().unwrap(), "-d", "2s"],
+    );
+    assert_eq!(code, 125, "{r:#}");
+    assert_eq!(classes(&r), ["scheduler-exec-failed"], "{r:#}");
+    let t = text(first(&r));
+    assert!(t.contains("ENOEXEC"), "{t}");
+    assert_eq!(r["outcome"], "inconclusive");
+}
+
+/// A scheduler whose library the host's closure finds and ships, but that
+/// the guest's dynamic loader refuses (an OS ABI it does not accept): the
+/// loader exits 127 before `main` with "error while loading shared
+/// libraries", and the run is "cannot test" (125), like a library the
+/// host could not find at all (see the next test).
+#[test]
+fn scheduler_whose_library_the_loader_refuses_cannot_test() {
+    let dir = artifacts("exec-failed-loader-build");
+    let lib = cc(
+        &dir,
+        "libktstr_e2e.so",
+        "int ktstr_e2e(void) { return 0; }\n",
+        &["-shared", "-fPIC", "-Wl,-soname,libktstr_e2e.so"],
+    );
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let sched = cc(
+        &dir,
+        "scx_bad_lib",
+        "int ktstr_e2e(void);\nint main(void) { return ktstr_e2e(); }\n",
+        &["-L", dir.to_str().unwrap(), "-lktstr_e2e", &rpath],
+    );
+    patch_bytes(&lib, EI_OSABI, &[0x61]);
+    let k = kernel_path();
+    let (code, r) = run_json(
+        "exec-failed-loader",
+        &["--kernel", &k, "-s", sched.to_str().unwrap(), "-d", "2s"],
+    );
+    assert_eq!(code, 125, "{r:#}");
+    assert_eq!(classes(&r), ["scheduler-exec-failed"], "{r:#}");
+    let t = text(first(&r));
+    assert!(t.contains("error while loading shared libraries"), "{t}");
+    assert!(t.contains("exit code 127"), "{t}");
+}
+
+/// A library the host cannot find stops the run before boot, with the
+/// same answer the guest would give: cannot test (125).
+#[test]
+fn scheduler_missing_a_library_cannot_test_before_boot() {
+    let dir = artifacts("exec-failed-missing-build");
+    let lib = cc(
+        &dir,
+        "libktstr_gone.so",
+        "int ktstr_gone(void) { return 0; }\n",
+        &["-shared", "-fPIC", "-Wl,-soname,libktstr_gone.so"],
+    );
+    let sched = cc(
+        &dir,
+        "scx_missing_lib",
+        "int ktstr_gone(void);\nint main(void) { return ktstr_gone(); }\n",
+        &["-L", dir.to_str().unwrap(), "-lktstr_gone"],
+    );
+    std::fs::remove_file(lib).unwrap();
+    let k = kernel_path();
+    let out = ktstr(&["run", "--kernel", &k, "-s", sched.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("libktstr_gone.so"), "{err}");
+}
+
 #[test]
 fn repeat_counts_failures_and_never_retries_a_scheduler_failure() {
     let k = kernel_path();

@@ -56,8 +56,20 @@ fn mixed_work_types_under_scx_simple_report_sensibly() {
             .iter()
             .filter(|w| {
                 let lat = &w["wake_latency"];
-                lat["count"].as_u64().unwrap() > 0
-                    && lat["p99_ns"].as_u64() >= lat["p50_ns"].as_u64()
+                let at = |k: &str| lat[k].as_u64().unwrap();
+                // Every wake-up is in the histogram the percentiles come from.
+                let bucketed: u64 = lat["buckets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b["count"].as_u64().unwrap())
+                    .sum();
+                assert_eq!(bucketed, at("count"), "{lat}");
+                at("count") > 0
+                    && at("p50_ns") <= at("p90_ns")
+                    && at("p90_ns") <= at("p99_ns")
+                    && at("p99_ns") <= at("p999_ns")
+                    && at("p999_ns") <= at("max_ns")
             })
             .count()
     };
@@ -66,6 +78,20 @@ fn mixed_work_types_under_scx_simple_report_sensibly() {
         woken("futex_fan_out") >= 4,
         "the fan-out's waiters record wake-ups"
     );
+    // Four busy workers per vCPU are preempted for longer than the 1 ms
+    // floor: each lists its longest gaps, longest first, under the count.
+    for w in workers_of(&r, "spin_wait") {
+        let gaps: Vec<u64> = w["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["len_ns"].as_u64().unwrap())
+            .collect();
+        assert!(!gaps.is_empty(), "{w}");
+        assert!(gaps.windows(2).all(|p| p[0] >= p[1]), "{gaps:?}");
+        assert!(w["gaps_over_floor"].as_u64().unwrap() >= gaps.len() as u64);
+        assert_eq!(w["max_gap"]["len_ns"].as_u64(), Some(gaps[0]), "{w}");
+    }
     // futex_fan_out's default group is 1 + 4: five workers, not four.
     assert_eq!(workers_of(&r, "futex_fan_out").len(), 5);
 }

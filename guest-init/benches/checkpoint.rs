@@ -5,14 +5,15 @@
 //! times on one pinned CPU and timing each on the thread CPU clock (so
 //! preemption by other load does not count). Prints both throughputs, the
 //! overhead, and the cost of one checkpoint; exits non-zero if the median
-//! overhead reaches 2%.
+//! overhead reaches 2%. Also prints the cost of recording one wake-up
+//! latency and the memory of one worker's latency histogram.
 //!
 //! Run: `cargo bench -p ktstr-guest --bench checkpoint`
 
 use std::sync::atomic::AtomicU32;
 
 use ktstr_guest::workload::measure::{
-    spin_unit, units_per_checkpoint, Meter, CHECKPOINT_TARGET_NS,
+    spin_unit, units_per_checkpoint, Latency, Meter, CHECKPOINT_TARGET_NS,
 };
 use ktstr_guest::workload::{set_thread_affinity, thread_affinity};
 
@@ -44,7 +45,7 @@ fn bare(per: u64) -> f64 {
 
 /// Units per CPU second with a checkpoint after every batch.
 fn checked(per: u64, stop: &AtomicU32) -> f64 {
-    let mut meter = Meter::new(stop, 0, per, 1);
+    let mut meter = Meter::new(stop, 0, per);
     let mut state = 1;
     let start = cpu_ns();
     for _ in 0..BATCHES {
@@ -62,13 +63,31 @@ fn checked(per: u64, stop: &AtomicU32) -> f64 {
 
 /// Nanoseconds per checkpoint call, measured back to back.
 fn checkpoint_ns(stop: &AtomicU32) -> f64 {
-    let mut meter = Meter::new(stop, 0, 1, 1);
+    let mut meter = Meter::new(stop, 0, 1);
     let n = 1_000_000;
     let start = cpu_ns();
     for _ in 0..n {
         std::hint::black_box(meter.checkpoint());
     }
     (cpu_ns() - start) as f64 / n as f64
+}
+
+/// Nanoseconds per latency record, over latencies spread like real
+/// wake-ups (5 us to 5 ms, so the histogram's buckets vary).
+fn record_ns() -> f64 {
+    let mut lat = Latency::default();
+    let n = 1_000_000u64;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let start = cpu_ns();
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        lat.record(std::hint::black_box(5_000 + x % 5_000_000));
+    }
+    let per = (cpu_ns() - start) as f64 / n as f64;
+    std::hint::black_box(lat.summary().count);
+    per
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -109,6 +128,14 @@ fn main() {
     );
     println!("median overhead: {overhead:.2}%");
     println!("one checkpoint: {:.1} ns", checkpoint_ns(&stop));
+    println!(
+        "one wake-latency record: {:.1} ns (median of {ROUNDS}, including a 3-step xorshift)",
+        median((0..ROUNDS).map(|_| record_ns()).collect())
+    );
+    println!(
+        "latency histogram per worker: {} bytes",
+        Latency::default().memory_bytes()
+    );
     if overhead >= 2.0 {
         eprintln!("FAIL: checkpoint overhead {overhead:.2}% is not under 2%");
         std::process::exit(1);

@@ -10,8 +10,10 @@
 //! - [`steps`]: applies scenario steps (cgroups, cpusets, affinity, freezes)
 //!   over time.
 //! - [`clock`]: the clocks every timestamp comes from.
+//! - [`panic_hook`]: the one panic hook, safe in forked workers.
 
 pub mod clock;
+pub mod panic_hook;
 pub mod steps;
 pub mod topology;
 pub mod workload;

@@ -17,18 +17,24 @@ use std::time::{Duration, Instant};
 use ktstr_guest::topology;
 use ktstr_guest::workload::WorkloadHandle;
 use ktstr_wire::topology::Topology;
-use ktstr_wire::{GuestMsg, Phase, RunConfig, PORT_NAME, PROTOCOL_VERSION, RUN_CONFIG_PATH};
+use ktstr_wire::{GuestMsg, Phase, RunConfig, Stage, PORT_NAME, PROTOCOL_VERSION, RUN_CONFIG_PATH};
 
 use init::clock::uptime_ms;
 use init::payload::Payloads;
 use init::port::Reporter;
 use init::scheduler::{sched_ext_state, still_expected, Attach, Scheduler};
-use init::{cgroup, faults, kmsg, mounts, port, power, reaper, scenarios, shell, trace};
+use init::{
+    cgroup, exec_failure, faults, kmsg, mounts, port, power, reaper, scenarios, shell, trace,
+};
 
 /// The results port, for the panic path in `main` (PID 1 must say why it
 /// is going down before it powers off).
 static REPORTER: std::sync::OnceLock<Reporter> = std::sync::OnceLock::new();
 
+/// Present when the kernel has sched_ext (reported in `Hello`).
+const SCHED_EXT_DIR: &str = "/sys/kernel/sched_ext";
+/// How long a panic report waits for the results port.
+const PANIC_REPORT_WAIT: Duration = Duration::from_millis(200);
 /// How long the results port may take to appear after init starts.
 const PORT_WAIT: Duration = Duration::from_secs(3);
 /// How often the workload loop checks the scheduler and reaps orphans.
@@ -40,19 +46,24 @@ const PAYLOAD_STOP_GRACE: Duration = Duration::from_secs(1);
 
 fn main() {
     let started_ms = uptime_ms();
-    let outcome = std::panic::catch_unwind(|| run(started_ms));
-    if let Err(panic) = outcome {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        eprintln!("ktstr-guest-init: panic: {what}");
-        if let Some(rep) = REPORTER.get() {
-            rep.error("init", format!("guest init panicked: {what}"));
-        }
-    }
+    // Before any thread exists: see ktstr_guest::panic_hook.
+    ktstr_guest::panic_hook::install(report_panic);
+    // The hook has reported a panic that reaches here; PID 1 must not
+    // exit (the kernel would panic), so it powers off.
+    let _ = std::panic::catch_unwind(|| run(started_ms));
     power::power_off();
+}
+
+/// A panic on any PID 1 thread, to the host as a harness error. Bounded:
+/// the panicking thread may hold the port's lock itself.
+fn report_panic(text: &str) {
+    if let Some(rep) = REPORTER.get() {
+        let msg = GuestMsg::Error {
+            stage: Stage::Panic,
+            message: text.to_string(),
+        };
+        rep.send_within(&msg, PANIC_REPORT_WAIT);
+    }
 }
 
 fn run(started_ms: u64) {
@@ -79,7 +90,7 @@ fn run(started_ms: u64) {
         protocol: PROTOCOL_VERSION,
         kernel_release,
         uptime_ms: started_ms,
-        sched_ext: Path::new("/sys/kernel/sched_ext").exists(),
+        sched_ext: Path::new(SCHED_EXT_DIR).exists(),
     });
     rep.send(&GuestMsg::Phase {
         phase: Phase::Init,
@@ -87,7 +98,7 @@ fn run(started_ms: u64) {
     });
     let mut fatal = false;
     for (required, message) in mount_failures {
-        rep.error("mount", message);
+        rep.error(Stage::Mount, message);
         fatal |= required;
     }
     if !fatal {
@@ -107,7 +118,7 @@ fn read_config(rep: &Reporter) -> Option<RunConfig> {
     let text = match std::fs::read_to_string(RUN_CONFIG_PATH) {
         Ok(t) => t,
         Err(e) => {
-            rep.error("config", format!("read {RUN_CONFIG_PATH}: {e}"));
+            rep.error(Stage::Config, format!("read {RUN_CONFIG_PATH}: {e}"));
             return None;
         }
     };
@@ -115,7 +126,7 @@ fn read_config(rep: &Reporter) -> Option<RunConfig> {
         Ok(cfg) if cfg.protocol == PROTOCOL_VERSION => Some(cfg),
         Ok(cfg) => {
             rep.error(
-                "config",
+                Stage::Config,
                 format!(
                     "protocol {} from the host, guest speaks {PROTOCOL_VERSION}",
                     cfg.protocol
@@ -124,7 +135,7 @@ fn read_config(rep: &Reporter) -> Option<RunConfig> {
             None
         }
         Err(e) => {
-            rep.error("config", format!("parse {RUN_CONFIG_PATH}: {e}"));
+            rep.error(Stage::Config, format!("parse {RUN_CONFIG_PATH}: {e}"));
             None
         }
     }
@@ -134,7 +145,7 @@ fn run_config(cfg: &RunConfig, rep: &Reporter) {
     let topo = match topology::observe(Path::new("/sys")) {
         Ok(t) => t,
         Err(e) => {
-            rep.error("topology", e.to_string());
+            rep.error(Stage::Topology, e.to_string());
             Topology::default()
         }
     };
@@ -192,19 +203,20 @@ fn run_config(cfg: &RunConfig, rep: &Reporter) {
 }
 
 /// Starts the scheduler and waits for sched_ext to report it enabled.
-/// Returns `None` (after reporting why) when it did not attach.
+/// Returns `None` (after reporting why) when it did not attach. A kernel
+/// without sched_ext is skipped silently: `Hello.sched_ext` already told
+/// the host, which decides "no sched_ext" in one place.
 fn attach_scheduler(sc: &ktstr_wire::SchedulerConfig, rep: &Reporter) -> Option<Scheduler> {
-    if !Path::new("/sys/kernel/sched_ext").exists() {
-        rep.error(
-            "scheduler",
-            "this kernel has no sched_ext (/sys/kernel/sched_ext is missing): build it with CONFIG_SCHED_CLASS_EXT=y",
-        );
+    if !Path::new(SCHED_EXT_DIR).exists() {
         return None;
     }
     let mut s = match Scheduler::start(sc, rep) {
         Ok(s) => s,
         Err(e) => {
-            rep.error("scheduler", format!("cannot start {}: {e}", sc.path));
+            rep.send(&GuestMsg::SchedulerExecFailed {
+                path: sc.path.clone(),
+                reason: exec_failure::spawn_reason(&e),
+            });
             return None;
         }
     };
@@ -223,11 +235,17 @@ fn attach_scheduler(sc: &ktstr_wire::SchedulerConfig, rep: &Reporter) -> Option<
         }
         Attach::Exited(exit) => {
             s.join_logs(Duration::from_millis(500));
-            rep.send(&GuestMsg::SchedulerExited {
-                exit,
-                requested: false,
-                uptime_ms: uptime_ms(),
-            });
+            match exec_failure::loader_refusal(&exit, s.first_stderr_line()) {
+                Some(line) => rep.send(&GuestMsg::SchedulerExecFailed {
+                    path: sc.path.clone(),
+                    reason: format!("the dynamic loader refused it ({exit}): {line}"),
+                }),
+                None => rep.send(&GuestMsg::SchedulerExited {
+                    exit,
+                    requested: false,
+                    uptime_ms: uptime_ms(),
+                }),
+            }
             None
         }
         Attach::TimedOut { state } => {
@@ -258,14 +276,14 @@ fn run_workload(
     let cgroup_root = match cgroup::setup(Path::new("/sys/fs/cgroup")) {
         Ok(root) => Some(root),
         Err(e) => {
-            rep.error("cgroup", e);
+            rep.error(Stage::Cgroup, e);
             None
         }
     };
     let mut handle = match WorkloadHandle::spawn(&cfg.workload, topo, cgroup_root.as_deref()) {
         Ok(h) => h,
         Err(e) => {
-            rep.error("workload", e.to_string());
+            rep.error(Stage::Workload, e.to_string());
             return;
         }
     };
@@ -313,6 +331,6 @@ fn run_workload(
 fn raise_memlock_limit(rep: &Reporter) {
     use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
     if let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
-        rep.error("rlimit", format!("RLIMIT_MEMLOCK: {e}"));
+        rep.error(Stage::Rlimit, format!("RLIMIT_MEMLOCK: {e}"));
     }
 }

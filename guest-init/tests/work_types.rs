@@ -38,7 +38,11 @@ fn assert_partners_progress(reports: &[WorkerReport]) {
             r.index
         );
         assert!(r.wake_latency.p50_ns > 0 && r.wake_latency.max_ns >= r.wake_latency.p99_ns);
-        assert!(!r.wake_latency.samples_ns.is_empty());
+        let bucketed: u64 = r.wake_latency.buckets.iter().map(|b| b.count).sum();
+        assert_eq!(
+            bucketed, r.wake_latency.count,
+            "every wake-up is in a bucket"
+        );
     }
     // A hand-off protocol: neither side can get far ahead of the other.
     let (a, b) = (reports[0].work_units, reports[1].work_units);

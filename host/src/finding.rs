@@ -53,6 +53,9 @@ pub enum Class {
     NothingMeasured,
     NoInit,
     NoSchedExt,
+    /// The scheduler binary could not be executed in the guest (wrong
+    /// architecture, a library missing or unusable): not its failure.
+    SchedulerExecFailed,
     QemuDied,
     TopologyMismatch,
     HarnessError,
@@ -66,8 +69,10 @@ impl Class {
     pub fn outcome(self) -> Outcome {
         use Class::*;
         match self {
-            NothingMeasured | NoInit | NoSchedExt | QemuDied | TopologyMismatch | HarnessError
-            | ProtocolError | Interrupted => Outcome::Inconclusive,
+            NothingMeasured | NoInit | NoSchedExt | SchedulerExecFailed | QemuDied
+            | TopologyMismatch | HarnessError | ProtocolError | Interrupted => {
+                Outcome::Inconclusive
+            }
             _ => Outcome::Fail,
         }
     }

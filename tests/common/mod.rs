@@ -75,3 +75,30 @@ pub fn classes(result: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Compiles `source` (C) with the host's gcc into `dir/name`, with
+/// `extra` flags after the source, and returns the binary's path. Tests
+/// use it to make small programs that ship into the guest like any other.
+pub fn cc(dir: &std::path::Path, name: &str, source: &str, extra: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let out = dir.join(name);
+    let status = Command::new("gcc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .args(extra)
+        .status()
+        .expect("running gcc (the end-to-end tests build small C programs)");
+    assert!(status.success(), "gcc failed for {}", src.display());
+    out
+}
+
+/// Overwrites the bytes at `offset` of the file at `path`.
+pub fn patch_bytes(path: &std::path::Path, offset: usize, bytes: &[u8]) {
+    let mut data = std::fs::read(path).unwrap();
+    data[offset..offset + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(path, data).unwrap();
+}

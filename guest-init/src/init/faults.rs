@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ktstr_wire::{Fault, FaultKind, GuestMsg};
+use ktstr_wire::{Fault, FaultKind, GuestMsg, Stage};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -55,12 +55,12 @@ fn fire(fault: Fault, scheduler: Option<i32>, rep: &Reporter) {
     match fault.kind {
         FaultKind::KillScheduler { signal } => {
             let Some(pid) = scheduler else {
-                rep.error("inject", format!("{fault}: no scheduler is running"));
+                rep.error(Stage::Inject, format!("{fault}: no scheduler is running"));
                 return;
             };
             let sent = Signal::try_from(signal).and_then(|sig| kill(Pid::from_raw(pid), sig));
             if let Err(e) = sent {
-                rep.error("inject", format!("{fault}: kill {pid}: {e}"));
+                rep.error(Stage::Inject, format!("{fault}: kill {pid}: {e}"));
             }
         }
         FaultKind::Sysrq { key } => {
@@ -68,7 +68,10 @@ fn fire(fault: Fault, scheduler: Option<i32>, rep: &Reporter) {
             // Enable every sysrq function first: the kernel default may mask some.
             let _ = std::fs::write("/proc/sys/kernel/sysrq", "1");
             if let Err(e) = std::fs::write("/proc/sysrq-trigger", key.to_string()) {
-                rep.error("inject", format!("{fault}: write /proc/sysrq-trigger: {e}"));
+                rep.error(
+                    Stage::Inject,
+                    format!("{fault}: write /proc/sysrq-trigger: {e}"),
+                );
             }
         }
         FaultKind::Hang => loop {

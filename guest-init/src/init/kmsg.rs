@@ -11,7 +11,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ktstr_wire::GuestMsg;
+use ktstr_wire::{GuestMsg, Stage};
 
 use super::port::Reporter;
 
@@ -56,7 +56,7 @@ pub fn forward(rep: Reporter, forward_all: bool, stop: Arc<AtomicBool>) {
     let mut file = match File::open("/dev/kmsg") {
         Ok(f) => f,
         Err(e) => {
-            rep.error("kmsg", format!("open /dev/kmsg: {e}"));
+            rep.error(Stage::Kmsg, format!("open /dev/kmsg: {e}"));
             return;
         }
     };

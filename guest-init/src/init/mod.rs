@@ -3,12 +3,15 @@
 
 pub mod cgroup;
 pub mod clock;
+pub mod exec_failure;
 pub mod faults;
 pub mod kmsg;
 pub mod mounts;
+pub mod output;
 pub mod payload;
 pub mod port;
 pub mod power;
+pub mod pty;
 pub mod reaper;
 pub mod scenarios;
 pub mod scheduler;

@@ -10,7 +10,8 @@ struct MountSpec {
     required: bool,
 }
 
-/// In order: later targets live inside earlier ones. tracefs is mounted at
+/// In order: later targets live inside earlier ones. devpts gives payloads
+/// a pseudo-terminal for stdout (see `payload.rs`). tracefs is mounted at
 /// its own directory; debugfs and bpffs serve schedulers and evidence.
 /// No tmpfs on /tmp or /run: the initramfs root is already a writable
 /// tmpfs, and a mount there would hide files `--include`d under them.
@@ -19,6 +20,7 @@ const KERNEL_MOUNTS: &[MountSpec] = &[
     MountSpec { source: "proc", target: "/proc", fstype: "proc", required: true },
     MountSpec { source: "sysfs", target: "/sys", fstype: "sysfs", required: true },
     MountSpec { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", required: true },
+    MountSpec { source: "devpts", target: "/dev/pts", fstype: "devpts", required: false },
     MountSpec { source: "cgroup2", target: "/sys/fs/cgroup", fstype: "cgroup2", required: true },
     MountSpec { source: "debugfs", target: "/sys/kernel/debug", fstype: "debugfs", required: false },
     MountSpec { source: "tracefs", target: "/sys/kernel/tracing", fstype: "tracefs", required: false },
@@ -31,8 +33,8 @@ pub fn mount_all() -> Vec<(bool, String)> {
     let mut failures = Vec::new();
     for m in KERNEL_MOUNTS {
         let _ = std::fs::create_dir_all(m.target);
-        // /dev needs device nodes; nothing here needs setuid.
-        let flags = if m.fstype == "devtmpfs" {
+        // /dev and /dev/pts are device nodes; nothing here needs setuid.
+        let flags = if matches!(m.fstype, "devtmpfs" | "devpts") {
             MsFlags::MS_NOSUID
         } else {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV

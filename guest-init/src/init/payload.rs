@@ -3,35 +3,31 @@
 //!
 //! Each payload runs in its own process group (so a stop reaches its
 //! children too), optionally in a cgroup under the run's root, with stdin
-//! on `/dev/null`. Its stdout and stderr reach the host as `PayloadOutput`
-//! chunks as they arrive (bounded per payload, so a chatty program cannot
-//! flood the results port), then one `PayloadExited`. A payload past its
+//! on `/dev/null`, stdout on a raw pseudo-terminal (so C stdio
+//! line-buffers it, see [`super::pty`]) and stderr on a pipe, with
+//! `TERM=dumb` and `NO_COLOR=1` unless its env says otherwise. Its stdout
+//! and stderr reach the host as `PayloadOutput` chunks as they arrive, up
+//! to a byte cap per stream that keeps the end of the output (see
+//! [`super::output`]), then one `PayloadExited`. A payload past its
 //! timeout is killed and reported `TimedOut`; one still running at the end
 //! of the workload is stopped (SIGTERM, then SIGKILL) and reported `stopped`.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Component, Path};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ktstr_wire::{ExitStatus, GuestMsg, PayloadConfig, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, PayloadConfig, Stage, Stream};
 
 use super::clock::uptime_ms;
+use super::output::{Budget, Output};
 use super::port::Reporter;
+use super::pty::raw_pty;
 
-/// Most output bytes forwarded per payload (both streams together).
-const MAX_OUTPUT_BYTES: usize = 8 << 20;
-/// Most `PayloadOutput` messages per payload: the host keeps at most
-/// 200 000 messages per run, and a line-buffered program sends many small ones.
-const MAX_OUTPUT_CHUNKS: usize = 20_000;
-/// Largest single read, and so the largest chunk.
-const READ_SIZE: usize = 16 << 10;
 /// How long a payload's last output may take to arrive after it exits (a
 /// grandchild still holding the pipe must not hang the run).
 const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
@@ -148,24 +144,25 @@ impl Payload {
             readers: Vec::new(),
         };
         match spawn(cfg, cgroup_root) {
-            Ok(mut child) => {
+            Ok(Spawned {
+                mut child,
+                pty,
+                pty_error,
+            }) => {
                 let budget = Arc::new(Budget::default());
-                for (pipe, stream) in [
-                    (
-                        child
-                            .stdout
-                            .take()
-                            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-                        Stream::Stdout,
-                    ),
-                    (
-                        child
-                            .stderr
-                            .take()
-                            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-                        Stream::Stderr,
-                    ),
-                ] {
+                if let Some(e) = pty_error {
+                    rep.send(&GuestMsg::PayloadOutput {
+                        name: cfg.name.clone(),
+                        stream: Stream::Stderr,
+                        data: format!(
+                            "ktstr-guest-init: no pseudo-terminal ({e}): stdout is a pipe\n"
+                        ),
+                    });
+                }
+                let stdout = pty.or_else(|| child.stdout.take().map(OwnedFd::from));
+                let stderr = child.stderr.take().map(OwnedFd::from);
+                for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+                    let pipe = fd.map(File::from);
                     if let Some(pipe) = pipe {
                         let out = Output {
                             name: cfg.name.clone(),
@@ -180,7 +177,7 @@ impl Payload {
                 p.child = Some(child);
             }
             Err(StartError::Cgroup(message)) => {
-                rep.error("payload", format!("{}: {message}", cfg.name));
+                rep.error(Stage::Payload, format!("{}: {message}", cfg.name));
                 p.refuse(NOT_EXECUTABLE, &message, rep);
             }
             Err(StartError::Spawn(e)) => {
@@ -248,16 +245,30 @@ enum StartError {
     Spawn(std::io::Error),
 }
 
-fn spawn(cfg: &PayloadConfig, cgroup_root: Option<&Path>) -> Result<Child, StartError> {
+/// A started payload: its stdout is the pseudo-terminal `pty` (master
+/// side), or a pipe in `child.stdout` when none could be had.
+struct Spawned {
+    child: Child,
+    pty: Option<OwnedFd>,
+    pty_error: Option<nix::Error>,
+}
+
+fn spawn(cfg: &PayloadConfig, cgroup_root: Option<&Path>) -> Result<Spawned, StartError> {
     let procs = match &cfg.cgroup {
         None => None,
         Some(rel) => Some(open_cgroup(cgroup_root, rel).map_err(StartError::Cgroup)?),
     };
+    let (pty, stdout, pty_error) = match raw_pty() {
+        Ok((master, slave)) => (Some(master), Stdio::from(slave), None),
+        Err(e) => (None, Stdio::piped(), Some(e)),
+    };
     let mut cmd = Command::new(&cfg.path);
     cmd.args(&cfg.args)
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
         .envs(cfg.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .process_group(0);
     if let Some(procs) = &procs {
@@ -273,8 +284,15 @@ fn spawn(cfg: &PayloadConfig, cgroup_root: Option<&Path>) -> Result<Child, Start
             });
         }
     }
-    // `procs` stays open until the child has moved itself.
-    cmd.spawn().map_err(StartError::Spawn)
+    // `procs` stays open until the child has moved itself; the slave side
+    // closes with `cmd`, so the master sees the end when the payload's
+    // processes close theirs.
+    let child = cmd.spawn().map_err(StartError::Spawn)?;
+    Ok(Spawned {
+        child,
+        pty,
+        pty_error,
+    })
 }
 
 /// Creates the payload's cgroup under the run's root and opens its
@@ -298,133 +316,9 @@ fn open_cgroup(root: Option<&Path>, rel: &str) -> Result<File, String> {
         .map_err(|e| format!("open {}: {e}", procs.display()))
 }
 
-/// Output limits shared by a payload's two streams.
-#[derive(Debug, Default)]
-struct Budget {
-    bytes: AtomicUsize,
-    chunks: AtomicUsize,
-    cut: AtomicBool,
-}
-
-impl Budget {
-    /// Whether a chunk of `len` bytes may still be forwarded.
-    fn take(&self, len: usize) -> bool {
-        let bytes = self.bytes.fetch_add(len, Ordering::Relaxed) + len;
-        let chunks = self.chunks.fetch_add(1, Ordering::Relaxed) + 1;
-        bytes <= MAX_OUTPUT_BYTES && chunks <= MAX_OUTPUT_CHUNKS
-    }
-}
-
-/// One stream of one payload, forwarded as text chunks.
-struct Output {
-    name: String,
-    stream: Stream,
-    rep: Reporter,
-    budget: Arc<Budget>,
-}
-
-impl Output {
-    /// Reads until end of file. Beyond the budget the output is read and
-    /// dropped (a blocked writer would hang the payload), with one notice.
-    fn forward(self, mut pipe: impl Read) {
-        let mut buf = vec![0u8; READ_SIZE];
-        let mut pending = Vec::new();
-        loop {
-            let n = match pipe.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            pending.extend_from_slice(&buf[..n]);
-            let text = take_text(&mut pending, false);
-            self.send(text);
-        }
-        let text = take_text(&mut pending, true);
-        self.send(text);
-    }
-
-    fn send(&self, data: String) {
-        if data.is_empty() {
-            return;
-        }
-        if self.budget.take(data.len()) {
-            self.rep.send(&GuestMsg::PayloadOutput {
-                name: self.name.clone(),
-                stream: self.stream,
-                data,
-            });
-        } else if !self.budget.cut.swap(true, Ordering::Relaxed) {
-            self.rep.send(&GuestMsg::PayloadOutput {
-                name: self.name.clone(),
-                stream: Stream::Stderr,
-                data: format!(
-                    "\n[ktstr-guest-init: output of {} cut after {MAX_OUTPUT_BYTES} bytes or {MAX_OUTPUT_CHUNKS} chunks]\n",
-                    self.name
-                ),
-            });
-        }
-    }
-}
-
-/// Takes the text out of `pending`, keeping back a UTF-8 sequence cut by
-/// the read boundary (unless `at_end`) so a character split across two
-/// reads is not mangled. Invalid bytes become U+FFFD.
-fn take_text(pending: &mut Vec<u8>, at_end: bool) -> String {
-    let mut cut = pending.len();
-    if !at_end {
-        for i in (pending.len().saturating_sub(3)..pending.len()).rev() {
-            let b = pending[i];
-            if b < 0x80 {
-                break;
-            }
-            if b >= 0xC0 {
-                let need = match b {
-                    0xF0.. => 4,
-                    0xE0.. => 3,
-                    _ => 2,
-                };
-                if i + need > pending.len() {
-                    cut = i;
-                }
-                break;
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&pending[..cut]).into_owned();
-    pending.drain(..cut);
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_keeps_a_split_character_for_the_next_read() {
-        let cases: &[(&[u8], bool, &str, &[u8])] = &[
-            (b"plain\n", false, "plain\n", b""),
-            ("a\u{e9}".as_bytes(), false, "a\u{e9}", b""),
-            (&[b'a', 0xC3], false, "a", &[0xC3]),
-            (&[b'a', 0xE2, 0x82], false, "a", &[0xE2, 0x82]),
-            (&[0xF0, 0x9F, 0x98], false, "", &[0xF0, 0x9F, 0x98]),
-            (&[b'a', 0xC3], true, "a\u{fffd}", b""),
-            (&[0xFF, b'b'], false, "\u{fffd}b", b""),
-        ];
-        for (input, at_end, text, left) in cases {
-            let mut pending = input.to_vec();
-            assert_eq!(take_text(&mut pending, *at_end), *text, "{input:?}");
-            assert_eq!(pending, *left, "{input:?}");
-        }
-    }
-
-    #[test]
-    fn budget_counts_bytes_and_chunks() {
-        let b = Budget::default();
-        assert!(b.take(MAX_OUTPUT_BYTES));
-        assert!(!b.take(1));
-        let b = Budget::default();
-        assert!((0..MAX_OUTPUT_CHUNKS).all(|_| b.take(1)));
-        assert!(!b.take(1));
-    }
 
     #[test]
     fn bad_cgroup_names_are_refused() {

@@ -3,11 +3,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use ktstr_wire::codec::Encoder;
-use ktstr_wire::GuestMsg;
+use ktstr_wire::{GuestMsg, Stage};
 
 /// Looks for a virtio port whose `name` is `wanted` under `class_dir`
 /// (normally `/sys/class/virtio-ports`) and returns its `/dev` node.
@@ -62,26 +62,56 @@ impl Reporter {
     }
 
     pub fn send(&self, msg: &GuestMsg) {
-        let mut guard = match self.inner.lock() {
+        let guard = match self.inner.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
+        Self::write(guard, msg);
+    }
+
+    /// Sends unless the port stays locked for `wait`; then the message
+    /// goes to the console only. For the panic hook: the panicking thread
+    /// may hold the lock itself, and must not wait for it forever.
+    /// Returns whether the message was handed to the port.
+    pub fn send_within(&self, msg: &GuestMsg, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.inner.try_lock() {
+                Ok(guard) => return Self::write(guard, msg),
+                Err(TryLockError::Poisoned(p)) => return Self::write(p.into_inner(), msg),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let line = format!("ktstr-guest-init: results port busy, not sent: {msg:?}\n");
+                    // SAFETY: write(2) from a valid buffer; no std lock taken.
+                    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn write(mut guard: MutexGuard<'_, Option<Encoder<File>>>, msg: &GuestMsg) -> bool {
         match guard.as_mut() {
             Some(enc) => {
                 if let Err(e) = enc.send(msg) {
                     let _ = writeln!(std::io::stderr(), "ktstr-guest-init: results port: {e}");
+                    return false;
                 }
+                true
             }
             None => {
                 let _ = writeln!(std::io::stderr(), "ktstr-guest-init: {msg:?}");
+                false
             }
         }
     }
 
     /// Reports a harness failure in `stage`.
-    pub fn error(&self, stage: &str, message: impl Into<String>) {
+    pub fn error(&self, stage: Stage, message: impl Into<String>) {
         self.send(&GuestMsg::Error {
-            stage: stage.to_string(),
+            stage,
             message: message.into(),
         });
     }
@@ -106,5 +136,40 @@ mod tests {
             Some(PathBuf::from("/dev/vport0p2"))
         );
         assert_eq!(find_port(dir.path(), "missing"), None);
+    }
+
+    fn error_line(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// The panic hook's path: a port held by another thread (or by the
+    /// panicking thread itself) is given up on after the wait, never
+    /// waited for forever; a free or poisoned one is used.
+    #[test]
+    fn send_within_gives_up_on_a_held_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("port");
+        std::fs::write(&path, "").unwrap();
+        let rep = Reporter::open(&path).unwrap();
+        let msg = GuestMsg::Error {
+            stage: Stage::Panic,
+            message: "boom".into(),
+        };
+        let held = rep.inner.lock().unwrap();
+        let t = Instant::now();
+        assert!(!rep.send_within(&msg, Duration::from_millis(50)));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        drop(held);
+        assert!(error_line(&path).is_empty());
+        assert!(rep.send_within(&msg, Duration::from_millis(50)));
+        assert!(error_line(&path).contains(r#""stage":"panic""#));
+        let r2 = rep.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = r2.inner.lock().unwrap();
+            panic!("poison the port");
+        })
+        .join();
+        assert!(rep.inner.is_poisoned());
+        assert!(rep.send_within(&msg, Duration::from_millis(50)));
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ktstr_guest::steps::{exec, StepEnv};
 use ktstr_wire::topology::Topology;
-use ktstr_wire::{GuestMsg, Phase, RunConfig, SchedulerConfig};
+use ktstr_wire::{GuestMsg, Phase, RunConfig, SchedulerConfig, Stage};
 
 use super::clock::uptime_ms;
 use super::port::Reporter;
@@ -22,7 +22,10 @@ pub fn run(cfg: &RunConfig, topo: &Topology, scheduler: &mut Option<Scheduler>, 
     let root = match cgroup::setup(Path::new("/sys/fs/cgroup")) {
         Ok(root) => root,
         Err(e) => {
-            rep.error("cgroup", format!("scenarios need the run's cgroup: {e}"));
+            rep.error(
+                Stage::Cgroup,
+                format!("scenarios need the run's cgroup: {e}"),
+            );
             return;
         }
     };

@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -84,6 +85,9 @@ pub enum Attach {
 pub struct Scheduler {
     child: Child,
     logs: Vec<JoinHandle<()>>,
+    /// The first line on its stderr: where the dynamic loader says why it
+    /// gave up (see [`super::exec_failure`]).
+    first_stderr: Arc<OnceLock<String>>,
     exited: Option<ExitStatus>,
     /// Guest uptime when the exit was first seen.
     exited_at_ms: u64,
@@ -101,11 +105,13 @@ impl Scheduler {
             .stderr(Stdio::piped())
             .spawn()?;
         let mut logs = Vec::new();
+        let first_stderr = Arc::new(OnceLock::new());
         if let Some(out) = child.stdout.take() {
-            logs.push(forward_lines(out, Stream::Stdout, rep.clone()));
+            logs.push(forward_lines(out, Stream::Stdout, rep.clone(), None));
         }
         if let Some(err) = child.stderr.take() {
-            logs.push(forward_lines(err, Stream::Stderr, rep.clone()));
+            let first = Some(first_stderr.clone());
+            logs.push(forward_lines(err, Stream::Stderr, rep.clone(), first));
         }
         rep.send(&GuestMsg::SchedulerStarted {
             pid: child.id() as i32,
@@ -116,6 +122,7 @@ impl Scheduler {
         Ok(Scheduler {
             child,
             logs,
+            first_stderr,
             exited: None,
             exited_at_ms: 0,
         })
@@ -123,6 +130,11 @@ impl Scheduler {
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// The first line the scheduler printed on stderr, if any yet.
+    pub fn first_stderr_line(&self) -> Option<&str> {
+        self.first_stderr.get().map(String::as_str)
     }
 
     /// Polls sched_ext until `enabled`, the process exits, or `timeout`.
@@ -187,10 +199,12 @@ impl Scheduler {
     }
 }
 
+/// Forwards each line of `pipe`; the first one also goes into `first`.
 fn forward_lines(
     pipe: impl Read + Send + 'static,
     stream: Stream,
     rep: Reporter,
+    first: Option<Arc<OnceLock<String>>>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
@@ -220,6 +234,9 @@ fn forward_lines(
             }
             let line = String::from_utf8_lossy(&buf);
             let line = line.trim_end_matches(['\n', '\r']).to_string();
+            if let Some(first) = &first {
+                let _ = first.set(line.clone());
+            }
             rep.send(&GuestMsg::SchedulerLog { stream, line });
         }
     })

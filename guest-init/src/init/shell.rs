@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ktstr_wire::Stage;
+
 use super::port::Reporter;
 use super::reaper;
 
@@ -25,11 +27,11 @@ const TICK: Duration = Duration::from_millis(50);
 pub fn run(rep: &Reporter, keep: &[i32]) {
     let tty = match OpenOptions::new().read(true).write(true).open(CONSOLE) {
         Ok(f) => f,
-        Err(e) => return rep.error("shell", format!("open {CONSOLE}: {e}")),
+        Err(e) => return rep.error(Stage::Shell, format!("open {CONSOLE}: {e}")),
     };
     let stdio = || tty.try_clone().map(Stdio::from);
     let (Ok(stdin), Ok(stdout), Ok(stderr)) = (stdio(), stdio(), stdio()) else {
-        return rep.error("shell", format!("duplicate the {CONSOLE} descriptor"));
+        return rep.error(Stage::Shell, format!("duplicate the {CONSOLE} descriptor"));
     };
     let mut cmd = if Path::new("/bin/sh").exists() {
         Command::new("/bin/sh")
@@ -59,7 +61,7 @@ pub fn run(rep: &Reporter, keep: &[i32]) {
         Ok(c) => c,
         Err(e) => {
             return rep.error(
-                "shell",
+                Stage::Shell,
                 format!("cannot start a shell (/bin/sh or {BUSYBOX}): {e}; the host ships busybox from Debian's busybox-static"),
             )
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ktstr_wire::workload::{WorkerExit, WorkerReport};
 
 use super::handle::{Slot, WorkloadHandle};
+use crate::panic_hook::PANIC_EXIT;
 
 /// How long a worker that closed its report pipe gets to exit before it is
 /// killed anyway (it has nothing left to do but `_exit`).
@@ -157,6 +158,9 @@ fn sentinel(h: &WorkloadHandle, slot: &Slot, missing: bool) -> WorkerReport {
         Some(st) if st >= 0 && libc::WIFSIGNALED(st) => WorkerExit::Signaled {
             signal: libc::WTERMSIG(st),
         },
+        Some(st) if st >= 0 && libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == PANIC_EXIT => {
+            WorkerExit::Panicked
+        }
         Some(st) if st >= 0 && libc::WIFEXITED(st) => WorkerExit::Exited {
             code: libc::WEXITSTATUS(st),
         },

@@ -1,6 +1,7 @@
 //! What a worker measures while it runs: the progress checkpoint (migrations,
-//! gaps, stop flag), the wake-latency reservoir, and the kernel's own
-//! counters read before and after (`schedstat`, `numa_maps`).
+//! gaps (kept in [`super::gaps`]), stop flag), wake-up latencies (an HDR
+//! histogram, [`super::latency`]), and the kernel's own counters read
+//! before and after (`schedstat`, `numa_maps`).
 //!
 //! The checkpoint is the hot path: a vDSO `clock_gettime`, a `sched_getcpu`
 //! (glibc reads it from the rseq area), and a relaxed atomic load. Work types
@@ -10,11 +11,10 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::rng::Rng;
+use super::gaps::{GapLog, GapSummary};
+pub use super::latency::Latency;
 use super::shared::{now_ns, thread_cpu_ns};
-use ktstr_wire::workload::{
-    Gap, LatencySummary, Migration, SchedStat, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG,
-};
+use ktstr_wire::workload::{Gap, LatencySummary, Migration, SchedStat, MAX_MIGRATION_LOG};
 
 /// Work time between two checkpoints. Short enough to resolve a scheduler
 /// tick (1-4 ms) and most preemptions, long enough that the ~50 ns
@@ -34,7 +34,7 @@ pub struct Meter<'a> {
     migrations: u64,
     migration_log: Vec<Migration>,
     cpus_seen: Box<[u64; MAX_CPUS / 64]>,
-    max_gap: Option<Gap>,
+    gaps: GapLog,
     /// Units of work done; work types add to it.
     pub work_units: u64,
     /// Outer-loop iterations; work types add to it.
@@ -42,13 +42,13 @@ pub struct Meter<'a> {
     /// Checkpoint cadence for CPU-bound loops, from calibration.
     pub units_per_checkpoint: u64,
     /// Wake-up latencies seen by this worker.
-    pub latency: Reservoir,
+    pub latency: Latency,
 }
 
 impl<'a> Meter<'a> {
     /// A meter that starts counting now. `release_ns` is when the start
     /// barrier opened (gaps and migrations are timed from it).
-    pub fn new(stop: &'a AtomicU32, release_ns: u64, units_per_checkpoint: u64, seed: u64) -> Self {
+    pub fn new(stop: &'a AtomicU32, release_ns: u64, units_per_checkpoint: u64) -> Self {
         let mut meter = Meter {
             stop,
             release_ns,
@@ -57,11 +57,11 @@ impl<'a> Meter<'a> {
             migrations: 0,
             migration_log: Vec::with_capacity(MAX_MIGRATION_LOG),
             cpus_seen: Box::new([0; MAX_CPUS / 64]),
-            max_gap: None,
+            gaps: GapLog::default(),
             work_units: 0,
             iterations: 0,
             units_per_checkpoint: units_per_checkpoint.max(1),
-            latency: Reservoir::new(seed),
+            latency: Latency::default(),
         };
         meter.mark_cpu(meter.last_cpu);
         meter
@@ -73,8 +73,8 @@ impl<'a> Meter<'a> {
         let now = now_ns();
         let cpu = current_cpu();
         let gap = now.saturating_sub(self.last_ns);
-        if self.max_gap.is_none_or(|g| gap > g.len_ns) {
-            self.max_gap = Some(Gap {
+        if self.gaps.wants(gap) {
+            self.gaps.record(Gap {
                 len_ns: gap,
                 cpu,
                 at_ns: now.saturating_sub(self.release_ns),
@@ -124,7 +124,7 @@ impl<'a> Meter<'a> {
         }
     }
 
-    /// Migration count, log, CPUs used (sorted) and the longest gap.
+    /// Migration count, log, CPUs used (sorted) and the gaps.
     pub(crate) fn finish(self) -> MeterResult {
         let mut cpus_used = Vec::new();
         for (w, word) in self.cpus_seen.iter().enumerate() {
@@ -140,7 +140,7 @@ impl<'a> Meter<'a> {
             migrations: self.migrations,
             migration_log: self.migration_log,
             cpus_used,
-            max_gap: self.max_gap,
+            gaps: self.gaps.finish(),
             wake_latency: self.latency.summary(),
         }
     }
@@ -154,7 +154,7 @@ pub(crate) struct MeterResult {
     pub migrations: u64,
     pub migration_log: Vec<Migration>,
     pub cpus_used: Vec<u32>,
-    pub max_gap: Option<Gap>,
+    pub gaps: GapSummary,
     pub wake_latency: LatencySummary,
 }
 
@@ -164,60 +164,6 @@ pub fn current_cpu() -> u32 {
     // SAFETY: no arguments; returns -1 only if unsupported.
     let cpu = unsafe { libc::sched_getcpu() };
     cpu.max(0) as u32
-}
-
-/// Bounded uniform sample of latencies (reservoir sampling, algorithm R)
-/// with an exact count and an exact maximum.
-#[derive(Debug)]
-pub struct Reservoir {
-    samples: Vec<u64>,
-    count: u64,
-    max: u64,
-    rng: Rng,
-}
-
-impl Reservoir {
-    pub fn new(seed: u64) -> Self {
-        Reservoir {
-            samples: Vec::with_capacity(MAX_LATENCY_SAMPLES),
-            count: 0,
-            max: 0,
-            rng: Rng::new(seed ^ 0x5eed_1a7e),
-        }
-    }
-
-    #[inline]
-    pub fn record(&mut self, ns: u64) {
-        self.count += 1;
-        self.max = self.max.max(ns);
-        if self.samples.len() < MAX_LATENCY_SAMPLES {
-            self.samples.push(ns);
-        } else {
-            let j = self.rng.below(self.count);
-            if (j as usize) < MAX_LATENCY_SAMPLES {
-                self.samples[j as usize] = ns;
-            }
-        }
-    }
-
-    pub fn summary(&self) -> LatencySummary {
-        let mut sorted = self.samples.clone();
-        sorted.sort_unstable();
-        let pct = |p: usize| -> u64 {
-            if sorted.is_empty() {
-                0
-            } else {
-                sorted[((sorted.len() - 1) * p).div_ceil(100)]
-            }
-        };
-        LatencySummary {
-            count: self.count,
-            p50_ns: pct(50),
-            p99_ns: pct(99),
-            max_ns: self.max,
-            samples_ns: self.samples.clone(),
-        }
-    }
 }
 
 /// `(cpu time, run delay, run count)` of the calling thread from

@@ -10,13 +10,15 @@
 //!
 //! Layout: `affinity`/`policy` resolve and apply the declared settings;
 //! `plan` resolves the whole spec before forking; `spawn`/`collect` are the parent,
-//! `worker` the child; `measure` is the checkpoint and counters; `types`
+//! `worker` the child; `measure` is the checkpoint and counters, `gaps` what it keeps of the gaps, `latency` the wake-up histogram; `types`
 //! holds the work loops by family.
 
 mod affinity;
 mod collect;
 mod error;
+mod gaps;
 mod handle;
+mod latency;
 pub mod measure;
 mod plan;
 mod policy;

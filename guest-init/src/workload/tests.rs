@@ -65,6 +65,43 @@ fn spin_worker_runs_and_its_time_adds_up() {
     assert!(r.tid > 0);
 }
 
+/// A worker stopped for 40 ms lists that gap, with its time, among the
+/// gaps over the floor; the list is longest first and the count exact.
+#[test]
+fn a_stopped_worker_lists_its_gap() {
+    let spec = WorkSpec::new(WorkType::SpinWait).workers(1);
+    let mut h = WorkloadHandle::spawn(&config(vec![spec]), &Topology::default(), None).unwrap();
+    let pid = h.pids()[0];
+    h.start();
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(40));
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    std::thread::sleep(Duration::from_millis(100));
+    let r = &h.stop(COLLECT)[0];
+    assert!(!r.gaps.is_empty(), "{r:?}");
+    assert!(r.gaps.len() <= MAX_GAPS && r.gaps_over_floor >= r.gaps.len() as u64);
+    assert!(
+        r.gaps.windows(2).all(|p| p[0].len_ns >= p[1].len_ns),
+        "{:?}",
+        r.gaps
+    );
+    assert!(r.gaps.iter().all(|g| g.len_ns >= GAP_FLOOR_NS));
+    assert_eq!(r.max_gap, Some(r.gaps[0]));
+    let stop = r
+        .gaps
+        .iter()
+        .find(|g| g.len_ns >= 35_000_000)
+        .expect("the 40 ms stop");
+    assert!(
+        (90_000_000..r.wall_time_ns).contains(&stop.at_ns),
+        "ended at {} ns of {}",
+        stop.at_ns,
+        r.wall_time_ns
+    );
+}
+
 #[test]
 fn pinned_worker_reports_exactly_its_cpu() {
     let cpu = *allowed_cpus().last().unwrap();
@@ -203,21 +240,6 @@ fn counters_parse_from_proc_text() {
                 7f10 bind:1 file=/x mapped=5 N1=4 N0=1\n";
     assert_eq!(measure::parse_numa_maps(maps), vec![4, 4]);
     assert!(measure::parse_numa_maps("").is_empty());
-}
-
-#[test]
-fn reservoir_keeps_exact_count_and_bounded_samples() {
-    let mut r = measure::Reservoir::new(1);
-    for ns in 1..=10_000u64 {
-        r.record(ns);
-    }
-    let s = r.summary();
-    assert_eq!(s.count, 10_000);
-    assert_eq!(s.max_ns, 10_000);
-    assert_eq!(s.samples_ns.len(), MAX_LATENCY_SAMPLES);
-    // A uniform sample of 1..=10000: the median is near 5000.
-    assert!((3_500..6_500).contains(&s.p50_ns), "p50 {}", s.p50_ns);
-    assert!(s.p99_ns > 9_000, "p99 {}", s.p99_ns);
 }
 
 #[test]

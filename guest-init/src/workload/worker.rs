@@ -23,8 +23,7 @@ use super::types;
 use ktstr_wire::workload::SchedPolicy;
 use ktstr_wire::workload::{WorkerExit, WorkerReport};
 
-/// Exit code of a worker process whose worker code panicked.
-pub(crate) const PANIC_EXIT: i32 = 101;
+use crate::panic_hook::{enter_forked_child, PANIC_EXIT};
 
 /// File descriptors of one worker process.
 #[derive(Debug)]
@@ -35,8 +34,11 @@ pub(crate) struct ChildFds<'a> {
     pub reports: &'a [RawFd],
 }
 
-/// Entry point of a forked worker process; never returns.
+/// Entry point of a forked worker process; never returns. A panic ends
+/// it through the guest's hook (see [`crate::panic_hook`]) without
+/// unwinding; `catch_unwind` covers processes that did not install it.
 pub(crate) fn child_main(proc: &ProcPlan, fds: ChildFds<'_>, shared: &Shared, parent: i32) -> ! {
+    enter_forked_child();
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         child_body(proc, &fds, shared, parent)
     })) {
@@ -181,12 +183,7 @@ fn run_worker(
     };
     let sched_before = read_schedstat();
     let cpu_before = thread_cpu_ns();
-    let mut meter = Meter::new(
-        shared.stop_flag(),
-        release_ns,
-        plan.units_per_checkpoint,
-        plan.seed,
-    );
+    let mut meter = Meter::new(shared.stop_flag(), release_ns, plan.units_per_checkpoint);
     let mut ctx = types::Ctx::new(plan, shared);
     types::run(&mut ctx, &mut meter);
     let end_ns = now_ns();
@@ -209,7 +206,9 @@ fn run_worker(
         migrations: m.migrations,
         migration_log: m.migration_log,
         cpus_used: m.cpus_used,
-        max_gap: m.max_gap,
+        max_gap: m.gaps.max,
+        gaps: m.gaps.kept,
+        gaps_over_floor: m.gaps.over_floor,
         wake_latency: m.wake_latency,
         schedstat,
         numa_pages: read_numa_pages(),

@@ -36,7 +36,7 @@ pub use run_config::*;
 pub use trace::*;
 
 /// Bumped on any incompatible change to [`GuestMsg`] or [`RunConfig`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Name of the virtio-serial port carrying [`GuestMsg`]s. The guest finds it
 /// under `/sys/class/virtio-ports/*/name`, so port numbering does not matter.

@@ -33,6 +33,13 @@ pub enum GuestMsg {
     },
     /// `/sys/kernel/sched_ext/state` became `enabled` with these ops.
     SchedulerAttached { ops: String, uptime_ms: u64 },
+    /// The scheduler binary could not be executed at all: the kernel
+    /// refused it (wrong architecture, not executable, a missing ELF
+    /// interpreter) or the dynamic loader did (a library missing or
+    /// unusable). This scheduler cannot be tested here, unlike one that ran
+    /// and failed. Sent instead of [`GuestMsg::SchedulerExited`] when the
+    /// loader failed after [`GuestMsg::SchedulerStarted`].
+    SchedulerExecFailed { path: String, reason: String },
     /// The scheduler did not attach within its timeout.
     SchedulerAttachTimeout { waited_ms: u64, state: String },
     /// One line the scheduler printed.
@@ -66,6 +73,14 @@ pub enum GuestMsg {
         stream: Stream,
         data: String,
     },
+    /// `bytes` of a payload's output were dropped to stay within the
+    /// guest's byte cap: the head was sent before this message, the tail
+    /// (the end of the output) follows it.
+    PayloadOutputDropped {
+        name: String,
+        stream: Stream,
+        bytes: u64,
+    },
     /// A payload program ended.
     PayloadExited {
         name: String,
@@ -80,8 +95,10 @@ pub enum GuestMsg {
     FaultInjected { fault: String, uptime_ms: u64 },
     /// A point in a scenario's execution (start, release, step, end).
     Scenario(Box<ScenarioEvent>),
-    /// Something in the guest harness failed. `stage` names what it was doing.
-    Error { stage: String, message: String },
+    /// Something in the guest harness failed while doing `stage`: the
+    /// harness's fault, never the scheduler's (the host says "cannot test").
+    /// The host judges by `stage`, never by the message's text.
+    Error { stage: Stage, message: String },
     /// A forwarded log hit its cap and later lines of it were not sent
     /// (kernel warnings and worse still reach the console). Not a failure:
     /// the run was tested.
@@ -113,6 +130,65 @@ pub enum Phase {
     ReportsCollected,
     /// The scheduler process was stopped.
     SchedulerStopped,
+}
+
+/// What the guest harness was doing when it failed ([`GuestMsg::Error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Mounting the kernel filesystems.
+    Mount,
+    /// Reading the run config.
+    Config,
+    /// Reading the topology from sysfs.
+    Topology,
+    /// Forwarding `/dev/kmsg`.
+    Kmsg,
+    /// Raising resource limits.
+    Rlimit,
+    /// Setting up the run's cgroup.
+    Cgroup,
+    /// Starting the scheduler (other than exec failures) or watching it.
+    Scheduler,
+    /// Forking or collecting the workers.
+    Workload,
+    /// Running a scenario's steps.
+    Scenario,
+    /// Starting or watching a payload.
+    Payload,
+    /// The interactive shell.
+    Shell,
+    /// Injecting a fault (`--inject`).
+    Inject,
+    /// A panic in any guest thread.
+    Panic,
+}
+
+impl Stage {
+    /// The snake_case name, as on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Mount => "mount",
+            Stage::Config => "config",
+            Stage::Topology => "topology",
+            Stage::Kmsg => "kmsg",
+            Stage::Rlimit => "rlimit",
+            Stage::Cgroup => "cgroup",
+            Stage::Scheduler => "scheduler",
+            Stage::Workload => "workload",
+            Stage::Scenario => "scenario",
+            Stage::Payload => "payload",
+            Stage::Shell => "shell",
+            Stage::Inject => "inject",
+            Stage::Panic => "panic",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Which output stream a line came from.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ktstr_wire::workload::{SchedPolicy, WorkerExit, WorkerReport};
+use ktstr_wire::workload::{Gap, SchedPolicy, WorkerExit, WorkerReport, GAP_FLOOR_NS};
 
 use super::limits::Limits;
 use super::split::ScenarioRun;
@@ -250,6 +250,16 @@ pub fn work_rate(run: &ScenarioRun, lim: &Limits) -> Assertion {
 }
 
 /// Longest time without running, outside freezes and scheduler switches.
+///
+/// Each worker is judged by its longest gap that overlaps no excused window
+/// (a freeze of its group, a scheduler op), from its longest gap and the
+/// longest gaps over the floor it kept. Any kept gap is at least as long as
+/// every dropped one, so when one outside the windows was kept, it is the
+/// worker's longest outside them. When every kept gap was excused:
+/// - and none was dropped, every other gap was under the floor, which
+///   stands as the worker's value (an upper bound);
+/// - and some were dropped, the worker cannot be judged: it is named in
+///   the message, never passed in silence.
 pub fn max_gap(run: &ScenarioRun, lim: &Limits) -> Assertion {
     let mut a = Assertion::new("max_gap", "ms");
     let Some(limit) = lim.max_gap_ms else {
@@ -257,26 +267,31 @@ pub fn max_gap(run: &ScenarioRun, lim: &Limits) -> Assertion {
     };
     let windows = run.sched_windows((lim.isolation_grace_ms * 1e6) as u64);
     let mut worst = None;
+    let mut unjudged = Vec::new();
     for w in run
         .workers
         .iter()
         .filter(|w| w.exit == WorkerExit::Completed)
     {
-        let Some(gap) = w.max_gap else { continue };
-        let ms = gap.len_ns as f64 / 1e6;
-        if let Some((_, release)) = run.group(w.group) {
-            let (end, start) = (
-                release.saturating_add(gap.at_ns),
-                release.saturating_add(gap.at_ns).saturating_sub(gap.len_ns),
-            );
-            let mut excused = run
-                .frozen(w.group)
-                .into_iter()
-                .chain(windows.iter().copied());
-            if excused.any(|(a, b)| start < b && a < end) {
+        let gap = match longest_unexcused_gap(run, w, &windows) {
+            GapJudgement::Gap(gap) => gap,
+            GapJudgement::UnderFloor => Gap {
+                len_ns: GAP_FLOOR_NS,
+                ..Gap::default()
+            },
+            GapJudgement::NoGaps => continue,
+            GapJudgement::Unjudged => {
+                unjudged.push(format!(
+                    "{}: its {} longest gaps over {} ms all overlap a freeze or scheduler switch, and {} more were not kept",
+                    who(w),
+                    w.gaps.len(),
+                    GAP_FLOOR_NS / 1_000_000,
+                    w.gaps_over_floor.saturating_sub(w.gaps.len() as u64)
+                ));
                 continue;
             }
-        }
+        };
+        let ms = gap.len_ns as f64 / 1e6;
         worst = Some(f64::max(worst.unwrap_or(0.0), ms));
         if ms > limit {
             a.offenders.push(format!(
@@ -289,7 +304,63 @@ pub fn max_gap(run: &ScenarioRun, lim: &Limits) -> Assertion {
     }
     a.measured = worst;
     a.threshold = Some(limit);
-    a.judge(format!("no worker waits longer than {limit} ms to run"))
+    let mut a = a.judge(format!("no worker waits longer than {limit} ms to run"));
+    if !unjudged.is_empty() {
+        a.message = format!(
+            "{}; {} worker(s) not judged: {}",
+            a.message,
+            unjudged.len(),
+            unjudged.join("; ")
+        );
+    }
+    a
+}
+
+/// What one worker's gaps say once excused windows are taken out.
+#[derive(Debug, PartialEq)]
+enum GapJudgement {
+    /// Its longest gap outside every excused window.
+    Gap(Gap),
+    /// Every gap outside the windows was shorter than the floor.
+    UnderFloor,
+    /// It reported no gap at all.
+    NoGaps,
+    /// Every gap it kept is excused and some it did not keep may not be.
+    Unjudged,
+}
+
+fn longest_unexcused_gap(
+    run: &ScenarioRun,
+    w: &WorkerReport,
+    windows: &[(u64, u64)],
+) -> GapJudgement {
+    let excused = |gap: &Gap| {
+        let Some((_, release)) = run.group(w.group) else {
+            return false;
+        };
+        let end = release.saturating_add(gap.at_ns);
+        let start = end.saturating_sub(gap.len_ns);
+        run.frozen(w.group)
+            .into_iter()
+            .chain(windows.iter().copied())
+            .any(|(a, b)| start < b && a < end)
+    };
+    let candidates: Vec<&Gap> = w.max_gap.iter().chain(&w.gaps).collect();
+    if candidates.is_empty() {
+        return GapJudgement::NoGaps;
+    }
+    if let Some(gap) = candidates
+        .iter()
+        .filter(|g| !excused(g))
+        .max_by_key(|g| g.len_ns)
+    {
+        return GapJudgement::Gap(**gap);
+    }
+    if w.gaps_over_floor > w.gaps.len() as u64 {
+        GapJudgement::Unjudged
+    } else {
+        GapJudgement::UnderFloor
+    }
 }
 
 /// p99 wake-up latency of workers that sleep and get woken.
@@ -308,9 +379,10 @@ pub fn wake_latency(run: &ScenarioRun, lim: &Limits) -> Assertion {
         worst = Some(f64::max(worst.unwrap_or(0.0), us));
         if us > limit {
             a.offenders.push(format!(
-                "{}: p99 {us:.0} us over {} wake-ups (max {:.0} us)",
+                "{}: p99 {us:.0} us over {} wake-ups (p99.9 {:.0} us, max {:.0} us)",
                 who(w),
                 w.wake_latency.count,
+                w.wake_latency.p999_ns as f64 / 1e3,
                 w.wake_latency.max_ns as f64 / 1e3
             ));
         }

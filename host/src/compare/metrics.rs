@@ -2,7 +2,10 @@
 //! per scenario, the throughput computed from its worker reports and the
 //! values its assertions measured (which already excuse freezes and
 //! scheduler switches). A run without scenarios is one pseudo-scenario,
-//! `workload`, whose values are computed from the run's workers.
+//! `workload`, whose values are computed from the run's workers. Both also
+//! get `wake_p99_all`: the p99 of every wake-up of every worker, from their
+//! merged latency histograms (steadier between runs than the worst
+//! worker's p99, which one unlucky worker decides).
 
 use std::collections::BTreeMap;
 
@@ -54,6 +57,7 @@ pub fn of_run(result: &RunResult) -> Vec<Metric> {
     let mut out = Vec::new();
     for s in &result.scenarios {
         out.extend(throughput(&s.name, &s.reports, vcpus));
+        out.extend(wake_p99_all(&s.name, &s.reports));
         for a in &s.assertions {
             let Some(&(_, name, better)) = FROM_ASSERTIONS.iter().find(|(n, _, _)| *n == a.name)
             else {
@@ -71,6 +75,34 @@ pub fn of_run(result: &RunResult) -> Vec<Metric> {
         }
     }
     out
+}
+
+/// The p99 wake-up latency over every wake-up of the completed workers:
+/// their histogram buckets merged, then the bucket where 99% is reached.
+fn wake_p99_all(scenario: &str, workers: &[WorkerReport]) -> Option<Metric> {
+    let mut merged: BTreeMap<u64, u64> = BTreeMap::new();
+    for w in workers.iter().filter(|w| w.exit == WorkerExit::Completed) {
+        for b in &w.wake_latency.buckets {
+            *merged.entry(b.upper_ns).or_default() += b.count;
+        }
+    }
+    let total: u64 = merged.values().sum();
+    if total < MIN_WAKE_SAMPLES {
+        return None;
+    }
+    let rank = (total as f64 * 0.99).ceil() as u64;
+    let mut seen = 0;
+    let upper = merged.iter().find_map(|(&upper, &count)| {
+        seen += count;
+        (seen >= rank).then_some(upper)
+    })?;
+    Some(Metric {
+        scenario: scenario.into(),
+        name: "wake_p99_all".into(),
+        unit: "us",
+        better: Better::Lower,
+        value: upper as f64 / 1e3,
+    })
 }
 
 fn rate(w: &WorkerReport) -> f64 {
@@ -144,6 +176,7 @@ fn plain(workers: &[WorkerReport], vcpus: u32) -> Vec<Metric> {
     if let Some(us) = p99 {
         out.push(metric("wake_p99", "us", us));
     }
+    out.extend(wake_p99_all(PLAIN_RUN, workers));
     if let Some(ms) = done
         .iter()
         .filter_map(|w| w.max_gap)
@@ -175,7 +208,13 @@ fn plain(workers: &[WorkerReport], vcpus: u32) -> Vec<Metric> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ktstr_wire::workload::Gap;
+    use ktstr_wire::workload::{Gap, LatencyBucket};
+
+    fn buckets(spec: &[(u64, u64)]) -> Vec<LatencyBucket> {
+        spec.iter()
+            .map(|&(upper_ns, count)| LatencyBucket { upper_ns, count })
+            .collect()
+    }
 
     fn worker(group: u32, work_type: &str, units: u64, cpu_ms: u64) -> WorkerReport {
         WorkerReport {
@@ -201,6 +240,7 @@ mod tests {
         let mut c = worker(1, "pipe_io", 600, 200);
         c.wake_latency.count = 50;
         c.wake_latency.p99_ns = 250_000;
+        c.wake_latency.buckets = buckets(&[(10_000, 49), (250_000, 1)]);
         let mut dead = worker(1, "pipe_io", 1_000_000, 2000);
         dead.exit = WorkerExit::TimedOut;
         let m = plain(&[a, b, c, dead], 2);
@@ -212,6 +252,8 @@ mod tests {
         // (0.9 + 0.5 + 0.1) of 2 vCPUs.
         assert!((get("worker_cpu").unwrap() - 0.75).abs() < 1e-12);
         assert_eq!(get("wake_p99"), Some(250.0));
+        // 49 of 50 wake-ups by 10 us: p99 needs the 50th, at 250 us.
+        assert_eq!(get("wake_p99_all"), Some(250.0));
         assert_eq!(get("max_gap"), Some(30.0));
         // Group 0: 0.9 - 0.5; group 1 has one completed worker.
         assert!((get("fairness_spread").unwrap() - 0.4).abs() < 1e-12);
@@ -232,5 +274,24 @@ mod tests {
         assert_eq!(names, ["throughput", "worker_cpu"]);
         assert_eq!(m[0].value, 100.0);
         assert!(throughput("s", &[], 1).is_empty());
+    }
+
+    /// Every wake-up of every worker counts, not the worst worker's p99.
+    #[test]
+    fn wake_p99_all_merges_the_histograms() {
+        let mut a = worker(0, "pipe_io", 1, 1);
+        a.wake_latency.buckets = buckets(&[(10_000, 980), (90_000, 20)]);
+        let mut b = worker(0, "pipe_io", 1, 1);
+        b.wake_latency.buckets = buckets(&[(10_000, 1000)]);
+        let mut dead = worker(0, "pipe_io", 1, 1);
+        dead.exit = WorkerExit::TimedOut;
+        dead.wake_latency.buckets = buckets(&[(9_000_000, 1000)]);
+        let m = wake_p99_all("s", &[a.clone(), b, dead]).unwrap();
+        assert_eq!((m.name.as_str(), m.value), ("wake_p99_all", 10.0));
+        // Alone, the slow 2% of `a` is its p99.
+        assert_eq!(wake_p99_all("s", &[a]).unwrap().value, 90.0);
+        let mut few = worker(0, "pipe_io", 1, 1);
+        few.wake_latency.buckets = buckets(&[(10_000, 5)]);
+        assert_eq!(wake_p99_all("s", &[few]), None);
     }
 }

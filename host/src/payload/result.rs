@@ -1,5 +1,10 @@
 //! After a run: each payload's output and exit status for `result.json`,
 //! its full output as artifacts, and its findings for the judge.
+//!
+//! The guest forwards the head of each stream live and, past its byte cap,
+//! the tail at the end after a `PayloadOutputDropped`: the output here
+//! then reads head, a line `[ktstr-vm: N bytes dropped]`, tail, so the end
+//! of the output (and `result.json`'s tail of it) is the real end.
 
 use std::path::Path;
 
@@ -36,8 +41,12 @@ pub struct PayloadResult {
     /// The last [`RESULT_TAIL_BYTES`] of each stream.
     pub stdout: String,
     pub stderr: String,
+    /// Bytes the payload wrote on each stream, dropped ones included.
     pub stdout_bytes: usize,
     pub stderr_bytes: usize,
+    /// Bytes the guest dropped between head and tail (see the module doc).
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
 }
 
 /// Output and exit of every planned payload, from the run's events.
@@ -47,8 +56,8 @@ pub fn results(plans: &[PayloadPlan], events: &[TimedEvent]) -> Vec<PayloadResul
         .map(|p| {
             let name = &p.config.name;
             let (stdout, stderr) = (
-                output(events, name, Stream::Stdout),
-                output(events, name, Stream::Stderr),
+                collect(events, name, Stream::Stdout),
+                collect(events, name, Stream::Stderr),
             );
             let exit = events
                 .iter()
@@ -72,29 +81,69 @@ pub fn results(plans: &[PayloadPlan], events: &[TimedEvent]) -> Vec<PayloadResul
                 exit: exit.map(|e| e.0),
                 stopped: exit.is_some_and(|e| e.1),
                 ended_ms: exit.map(|e| e.2),
-                stdout_bytes: stdout.len(),
-                stderr_bytes: stderr.len(),
-                stdout: tail(&stdout, RESULT_TAIL_BYTES),
-                stderr: tail(&stderr, RESULT_TAIL_BYTES),
+                stdout_bytes: stdout.written(),
+                stderr_bytes: stderr.written(),
+                stdout_dropped: stdout.dropped,
+                stderr_dropped: stderr.dropped,
+                stdout: tail(&stdout.text, RESULT_TAIL_BYTES),
+                stderr: tail(&stderr.text, RESULT_TAIL_BYTES),
             }
         })
         .collect()
 }
 
-/// Everything one payload wrote on `stream`, in order.
-pub fn output(events: &[TimedEvent], name: &str, stream: Stream) -> String {
-    events
-        .iter()
-        .filter_map(TimedEvent::guest)
-        .filter_map(|m| match m {
+/// One stream of one payload as received.
+#[derive(Debug, Default)]
+struct Collected {
+    /// Head, drop markers, tail.
+    text: String,
+    dropped: u64,
+    marker_bytes: usize,
+}
+
+impl Collected {
+    fn written(&self) -> usize {
+        (self.text.len() - self.marker_bytes).saturating_add(self.dropped as usize)
+    }
+}
+
+/// The line that stands for `bytes` the guest dropped.
+pub fn drop_marker(bytes: u64) -> String {
+    format!("[ktstr-vm: {bytes} bytes dropped]\n")
+}
+
+fn collect(events: &[TimedEvent], name: &str, stream: Stream) -> Collected {
+    let mut c = Collected::default();
+    for m in events.iter().filter_map(TimedEvent::guest) {
+        match m {
             GuestMsg::PayloadOutput {
                 name: n,
                 stream: s,
                 data,
-            } if n == name && *s == stream => Some(data.as_str()),
-            _ => None,
-        })
-        .collect()
+            } if n == name && *s == stream => c.text.push_str(data),
+            GuestMsg::PayloadOutputDropped {
+                name: n,
+                stream: s,
+                bytes,
+            } if n == name && *s == stream => {
+                let before = c.text.len();
+                if !c.text.is_empty() && !c.text.ends_with('\n') {
+                    c.text.push('\n');
+                }
+                c.text.push_str(&drop_marker(*bytes));
+                c.marker_bytes += c.text.len() - before;
+                c.dropped += bytes;
+            }
+            _ => {}
+        }
+    }
+    c
+}
+
+/// Everything one payload wrote on `stream`, in order, with a marker line
+/// where the guest dropped bytes.
+pub fn output(events: &[TimedEvent], name: &str, stream: Stream) -> String {
+    collect(events, name, stream).text
 }
 
 /// The last `max` bytes of `s`, cut at a character boundary.
@@ -176,8 +225,12 @@ pub fn summary(results: &[PayloadResult]) -> String {
             .ended_ms
             .map(|ms| format!(" at {:.2}s", ms as f64 / 1000.0))
             .unwrap_or_default();
+        let dropped = match r.stdout_dropped + r.stderr_dropped {
+            0 => String::new(),
+            n => format!(" ({n} B dropped in the middle, the end kept)"),
+        };
         s.push_str(&format!(
-            "payload {}: {how}{at}; {} B stdout, {} B stderr\n",
+            "payload {}: {how}{at}; {} B stdout, {} B stderr{dropped}\n",
             r.name, r.stdout_bytes, r.stderr_bytes
         ));
     }
@@ -328,5 +381,45 @@ mod tests {
         assert_eq!(tail("abc", 10), "abc");
         assert_eq!(tail("abcdef", 2), "ef");
         assert_eq!(tail("a\u{e9}b", 2), "b");
+    }
+
+    /// Past the guest's cap: head, a marker line, then the real end; the
+    /// byte count includes what was dropped, and result.json's tail is the
+    /// end of the output.
+    #[test]
+    fn dropped_output_is_marked_and_the_end_kept() {
+        let dropped = |bytes| {
+            guest(GuestMsg::PayloadOutputDropped {
+                name: "p".into(),
+                stream: Stream::Stdout,
+                bytes,
+            })
+        };
+        let events = vec![
+            out("p", Stream::Stdout, "head line\npartial"),
+            dropped(1000),
+            out("p", Stream::Stdout, "tail\nSUMMARY: 3 passed\n"),
+            out("p", Stream::Stderr, "err\n"),
+            exited("p", ExitStatus::Exited { code: 0 }, false),
+        ];
+        let text = output(&events, "p", Stream::Stdout);
+        assert_eq!(
+            text,
+            "head line\npartial\n[ktstr-vm: 1000 bytes dropped]\ntail\nSUMMARY: 3 passed\n"
+        );
+        let r = &results(&[plan("p", true)], &events)[0];
+        assert_eq!(r.stdout_dropped, 1000);
+        assert_eq!(
+            r.stdout_bytes,
+            "head line\npartial".len() + 1000 + "tail\nSUMMARY: 3 passed\n".len()
+        );
+        assert!(r.stdout.ends_with("SUMMARY: 3 passed\n"));
+        assert_eq!((r.stderr_bytes, r.stderr_dropped), (4, 0));
+        assert!(summary(std::slice::from_ref(r))
+            .contains("(1000 B dropped in the middle, the end kept)"));
+        let dir = tempfile::tempdir().unwrap();
+        write_logs(dir.path(), &[plan("p", true)], &events).unwrap();
+        let file = std::fs::read_to_string(dir.path().join("payload-p.stdout")).unwrap();
+        assert_eq!(file, text);
     }
 }

@@ -20,8 +20,9 @@ use crate::qemu::accel::AccelChoice;
 use crate::verdict::Judgement;
 pub use timeline::{timeline, TimelineEntry};
 
-/// Bumped when `result.json` changes incompatibly.
-pub const RESULT_SCHEMA: u32 = 1;
+/// Bumped when `result.json` changes incompatibly. 2: worker reports'
+/// wake latency is a histogram (no `samples_ns`), with `gaps`.
+pub const RESULT_SCHEMA: u32 = 2;
 
 /// Everything known about one run.
 #[derive(Debug, Clone, Serialize)]

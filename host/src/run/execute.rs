@@ -353,6 +353,9 @@ impl Progress {
                     format!("sched_ext state changed: {state}")
                 }
                 GuestMsg::Error { stage, message } => format!("guest error ({stage}): {message}"),
+                GuestMsg::SchedulerExecFailed { path, reason } => {
+                    format!("scheduler {path} could not be executed: {reason}")
+                }
                 GuestMsg::LogCut { log, kept } => {
                     format!("{log} log cut after {kept} lines; later lines were not forwarded")
                 }

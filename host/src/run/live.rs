@@ -6,7 +6,7 @@
 //! in the artifacts either way.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ktstr_wire::{GuestMsg, Stream};
 
 use crate::events::TimedEvent;
+use crate::payload::result::drop_marker;
 
 /// Chunks waiting to be written before new ones are dropped.
 const QUEUE: usize = 1024;
@@ -64,13 +65,26 @@ impl LiveOutput {
     pub fn observer(&self) -> impl Fn(&TimedEvent) + Send + Sync + 'static {
         let tx = self.tx.clone();
         let dropped = self.dropped.clone();
+        // Whether each stream's last byte shown ended a line (the guest's
+        // "bytes dropped" marker goes on a line of its own).
+        let at_line_start = [AtomicBool::new(true), AtomicBool::new(true)];
         move |ev: &TimedEvent| {
-            if let Some(GuestMsg::PayloadOutput { stream, data, .. }) = ev.guest() {
-                match tx.try_send(Some((*stream, data.clone()))) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+            let (stream, text) = match ev.guest() {
+                Some(GuestMsg::PayloadOutput { stream, data, .. }) => (*stream, data.clone()),
+                Some(GuestMsg::PayloadOutputDropped { stream, bytes, .. }) => {
+                    let at_start = at_line_start[*stream as usize].load(Ordering::Relaxed);
+                    let nl = if at_start { "" } else { "\n" };
+                    (*stream, format!("{nl}{}", drop_marker(*bytes)))
+                }
+                _ => return,
+            };
+            if let Some(&last) = text.as_bytes().last() {
+                at_line_start[stream as usize].store(last == b'\n', Ordering::Relaxed);
+            }
+            match tx.try_send(Some((stream, text))) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

@@ -6,7 +6,9 @@
 //! `[0,0,...]` into gigabytes of reports, or feed quadratic checks.
 
 use ktstr_wire::topology::Topology;
-use ktstr_wire::workload::{WorkerReport, MAX_LATENCY_SAMPLES, MAX_MIGRATION_LOG, MAX_TRACE};
+use ktstr_wire::workload::{
+    WorkerReport, MAX_GAPS, MAX_LATENCY_BUCKETS, MAX_MIGRATION_LOG, MAX_TRACE,
+};
 use ktstr_wire::GuestMsg;
 
 /// Most CPUs or NUMA nodes any list may name (QEMU's x86 limit is far lower).
@@ -84,9 +86,9 @@ fn cap<T>(v: &mut Vec<T>, max: usize, what: &str, cut: &mut Vec<String>) {
 
 fn worker(w: &mut WorkerReport, cut: &mut Vec<String>) {
     cap(
-        &mut w.wake_latency.samples_ns,
-        MAX_LATENCY_SAMPLES,
-        "wake samples",
+        &mut w.wake_latency.buckets,
+        MAX_LATENCY_BUCKETS,
+        "wake buckets",
         cut,
     );
     cap(
@@ -95,6 +97,7 @@ fn worker(w: &mut WorkerReport, cut: &mut Vec<String>) {
         "migration log",
         cut,
     );
+    cap(&mut w.gaps, MAX_GAPS, "gaps", cut);
     cap(&mut w.cpus_used, MAX_CPUS, "cpus_used", cut);
     cap(&mut w.numa_pages, MAX_CPUS, "numa_pages", cut);
     cap(&mut w.trace, MAX_TRACE, "trace", cut);
@@ -154,20 +157,24 @@ mod tests {
     #[test]
     fn oversized_reports_are_cut_and_named() {
         let mut w = WorkerReport::default();
-        w.wake_latency.samples_ns = vec![0; 100_000];
+        w.wake_latency.buckets = vec![Default::default(); 100_000];
         w.cpus_used = (0..10_000).collect();
+        w.gaps = vec![Default::default(); 1000];
         w.errors = vec!["x".repeat(10_000)];
         let mut msg = GuestMsg::Worker(Box::new(w));
         let what = sanitize(&mut msg).unwrap();
         assert!(
-            what.contains("wake samples 100000 > 512") && what.contains("cpus_used"),
+            what.contains("wake buckets 100000 > 4096")
+                && what.contains("cpus_used")
+                && what.contains("gaps 1000 > 32"),
             "{what}"
         );
         let GuestMsg::Worker(w) = msg else {
             unreachable!()
         };
-        assert_eq!(w.wake_latency.samples_ns.len(), MAX_LATENCY_SAMPLES);
+        assert_eq!(w.wake_latency.buckets.len(), MAX_LATENCY_BUCKETS);
         assert_eq!(w.cpus_used.len(), MAX_CPUS);
+        assert_eq!(w.gaps.len(), MAX_GAPS);
         assert_eq!(w.errors[0].len(), MAX_TEXT);
         let mut ok = GuestMsg::Worker(Box::default());
         assert_eq!(sanitize(&mut ok), None);

@@ -2,7 +2,7 @@
 //! digest of the events and returns findings.
 
 use ktstr_wire::workload::WorkerExit;
-use ktstr_wire::{ExitStatus, Stream, PROTOCOL_VERSION};
+use ktstr_wire::{ExitStatus, Stage, Stream, PROTOCOL_VERSION};
 
 use super::facts::{digest, Facts, SchedExit};
 use super::kernel_log::{self, NORMAL_UNREGISTER};
@@ -118,40 +118,45 @@ fn no_init(f: &Facts, input: &JudgeInput) -> Finding {
     Finding::new(Class::NoInit, why, evidence).at(panic.and_then(kernel_log::console_ts_ms))
 }
 
-fn harness_errors(f: &Facts, _input: &JudgeInput) -> Vec<Finding> {
+/// What stopped the guest from testing at all: "no sched_ext", decided
+/// here only, from `Hello.sched_ext` when a scheduler was asked for (the
+/// guest then skips the scheduler and workload without an error of its
+/// own); a scheduler binary the guest could not execute (the guest sends
+/// that instead of its exit, so no scheduler check fires); and the
+/// harness's own errors, judged by their typed stage, never by text.
+fn harness_errors(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
     let mut out = Vec::new();
-    let no_scx_evidence = || {
-        let release = f.hello.map_or("?", |(r, _)| r);
-        vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")]
-    };
-    for (stage, message) in &f.errors {
-        let finding = if *stage == "scheduler" && message.contains("no sched_ext") {
-            Finding::new(Class::NoSchedExt, message.to_string(), no_scx_evidence())
-        } else if *stage == "scheduler" {
-            Finding::new(Class::SchedulerLoadFailed, message.to_string(), vec![])
-        } else {
-            Finding::new(
-                Class::HarnessError,
-                format!("guest {stage}: {message}"),
-                vec![],
-            )
-        };
-        out.push(finding);
-    }
-    if let Some((_, false)) = f.hello {
-        if input_needs_scx(f) && !out.iter().any(|x| x.class == Class::NoSchedExt) {
+    if let Some((release, false)) = f.hello {
+        if input.scheduler_expected {
             out.push(Finding::new(
                 Class::NoSchedExt,
-                "the kernel has no sched_ext",
-                no_scx_evidence(),
+                "this kernel has no sched_ext (/sys/kernel/sched_ext is missing): build it with CONFIG_SCHED_CLASS_EXT=y",
+                vec![format!("guest kernel {release}: /sys/kernel/sched_ext does not exist, so no scheduler can attach")],
             ));
         }
     }
+    if let Some((path, reason)) = f.exec_failed {
+        out.push(Finding::new(
+            Class::SchedulerExecFailed,
+            format!("the scheduler could not be executed in the guest: {path}: {reason}"),
+            std::iter::once(
+                "the binary never ran: the kernel or the dynamic loader refused it (wrong architecture, a library missing or unusable), so this scheduler cannot be tested here".to_string(),
+            )
+            .chain(sched_evidence(f))
+            .collect(),
+        ));
+    }
+    for (stage, message) in &f.errors {
+        let message = match stage {
+            Stage::Panic => format!("the guest harness panicked: {message}"),
+            Stage::Scheduler => {
+                format!("guest harness, starting or watching the scheduler: {message}")
+            }
+            other => format!("guest {other}: {message}"),
+        };
+        out.push(Finding::new(Class::HarnessError, message, vec![]));
+    }
     out
-}
-
-fn input_needs_scx(f: &Facts) -> bool {
-    f.started || f.attach_timeout.is_some()
 }
 
 fn topology(f: &Facts, input: &JudgeInput) -> Vec<Finding> {
@@ -352,6 +357,7 @@ fn is_sigint(exit: &ExitStatus) -> bool {
 fn workers(f: &Facts) -> Vec<Finding> {
     let mut died = Vec::new();
     let mut starved = Vec::new();
+    let mut panicked = Vec::new();
     for w in &f.workers {
         let who = format!(
             "worker {}.{} (tid {}, {}, cgroup {:?})",
@@ -369,10 +375,22 @@ fn workers(f: &Facts) -> Vec<Finding> {
             WorkerExit::TimedOut => starved.push(format!(
                 "{who}: did not report within the collection deadline (no CPU time, or hung); killed"
             )),
+            // The harness's own bug: never the scheduler's failure.
+            WorkerExit::Panicked => panicked.push(format!("{who}: panicked (see the console)")),
             other => died.push(format!("{who}: {other:?}")),
         }
     }
     let mut out = Vec::new();
+    if !panicked.is_empty() {
+        out.push(Finding::new(
+            Class::HarnessError,
+            format!(
+                "{} worker(s) panicked: a bug in the harness",
+                panicked.len()
+            ),
+            panicked,
+        ));
+    }
     if !died.is_empty() {
         out.push(Finding::new(
             Class::WorkerDied,

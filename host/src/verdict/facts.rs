@@ -2,7 +2,7 @@
 
 use ktstr_wire::topology::Topology;
 use ktstr_wire::workload::WorkerReport;
-use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stage, Stream};
 
 use super::JudgeInput;
 use crate::events::Event;
@@ -29,7 +29,10 @@ pub(super) struct Facts<'a> {
     pub hello: Option<(&'a str, bool)>,
     /// The protocol version the guest said it speaks.
     pub guest_protocol: Option<u32>,
-    pub errors: Vec<(&'a str, &'a str)>,
+    /// Harness errors: (what the guest was doing, its message).
+    pub errors: Vec<(Stage, &'a str)>,
+    /// The scheduler could not be executed: (guest path, why).
+    pub exec_failed: Option<(&'a str, &'a str)>,
     pub topology: Option<&'a Topology>,
     pub started: bool,
     pub attached: Option<&'a str>,
@@ -118,7 +121,8 @@ fn guest<'a>(f: &mut Facts<'a>, msg: &'a GuestMsg) {
         }),
         GuestMsg::Worker(r) => f.workers.push(r),
         GuestMsg::FaultInjected { fault, uptime_ms } => f.injected.push((fault, *uptime_ms)),
-        GuestMsg::Error { stage, message } => f.errors.push((stage, message)),
+        GuestMsg::Error { stage, message } => f.errors.push((*stage, message)),
+        GuestMsg::SchedulerExecFailed { path, reason } => f.exec_failed = Some((path, reason)),
         GuestMsg::Done { .. } => f.done = true,
         // Payloads and scenarios have their own checks, outside the run's health.
         _ => {}

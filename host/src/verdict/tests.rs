@@ -1,7 +1,7 @@
 //! The verdict from hand-made event lists: no VM needed.
 
 use ktstr_wire::workload::{WorkerExit, WorkerReport};
-use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stream};
+use ktstr_wire::{ExitStatus, GuestMsg, Phase, Stage, Stream};
 
 use super::*;
 use crate::events::Event;
@@ -173,6 +173,18 @@ fn starved_and_dead_workers_fail() {
     );
 }
 
+/// A worker whose own code panicked is the harness's bug: cannot test,
+/// never a dead or starved worker blamed on the scheduler.
+#[test]
+fn a_panicked_worker_is_a_harness_error() {
+    let mut events = healthy_scx();
+    events.insert(5, worker(0, WorkerExit::Panicked));
+    let v = judge_events(&events, true, "");
+    assert_eq!(classes(&v), [Class::HarnessError], "{v:#?}");
+    assert_eq!(v.outcome, Outcome::Inconclusive);
+    assert!(v.findings[0].message.contains("1 worker(s) panicked"));
+}
+
 #[test]
 fn a_worker_too_starved_to_report_is_starved_not_dead() {
     let mut events = healthy_scx();
@@ -258,18 +270,93 @@ fn harness_errors_and_protocol_errors_are_inconclusive() {
     let v = judge_events(&events, true, "");
     assert_eq!(v.outcome, Outcome::Inconclusive);
     assert_eq!(classes(&v), [Class::ProtocolError]);
+}
 
-    let events = vec![
-        hello(),
+fn hello_scx(sched_ext: bool) -> TimedEvent {
+    g(GuestMsg::Hello {
+        protocol: ktstr_wire::PROTOCOL_VERSION,
+        kernel_release: "6.12".into(),
+        uptime_ms: 900,
+        sched_ext,
+    })
+}
+
+/// "No sched_ext" comes from `Hello` alone, and harness errors are judged
+/// by their typed stage: an error whose text mentions sched_ext is still
+/// the harness's own failure.
+#[test]
+fn no_sched_ext_from_hello_and_errors_by_stage() {
+    let error = |stage, message: &str| {
         g(GuestMsg::Error {
-            stage: "scheduler".into(),
-            message: "this kernel has no sched_ext (/sys/kernel/sched_ext is missing)".into(),
-        }),
-        g(GuestMsg::Done { uptime_ms: 1 }),
+            stage,
+            message: message.into(),
+        })
+    };
+    let done = || g(GuestMsg::Done { uptime_ms: 1 });
+    let no_scx = "this kernel has no sched_ext (/sys/kernel/sched_ext is missing)";
+    // (what, events, scheduler asked for, classes, text in the first finding)
+    type Case<'a> = (&'a str, Vec<TimedEvent>, bool, Vec<Class>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "no sched_ext, scheduler asked for",
+            vec![hello_scx(false), done()],
+            true,
+            vec![Class::NoSchedExt],
+            "CONFIG_SCHED_CLASS_EXT",
+        ),
+        (
+            "no sched_ext, EEVDF run",
+            vec![hello_scx(false), done()],
+            false,
+            vec![],
+            "",
+        ),
+        (
+            "an error's text is not its class",
+            vec![hello_scx(true), error(Stage::Scheduler, no_scx), done()],
+            true,
+            vec![Class::HarnessError],
+            "starting or watching the scheduler",
+        ),
+        (
+            "a panic on a guest thread",
+            vec![
+                hello_scx(true),
+                error(Stage::Panic, "thread 'kmsg' panicked at x.rs:1:1: boom"),
+                done(),
+            ],
+            false,
+            vec![Class::HarnessError],
+            "the guest harness panicked: thread 'kmsg'",
+        ),
+        (
+            "a cgroup failure",
+            vec![
+                hello_scx(true),
+                error(Stage::Cgroup, "mkdir: EROFS"),
+                done(),
+            ],
+            false,
+            vec![Class::HarnessError],
+            "guest cgroup: mkdir: EROFS",
+        ),
     ];
-    let v = judge_events(&events, true, "");
-    assert_eq!(classes(&v), [Class::NoSchedExt]);
-    assert_eq!(v.outcome, Outcome::Inconclusive);
+    for (what, events, sched, want, text) in cases {
+        let v = judge(&JudgeInput {
+            events: &events,
+            scheduler_expected: sched,
+            workerless: true,
+            ..Default::default()
+        })
+        .verdict;
+        assert_eq!(classes(&v), want, "{what}: {v:#?}");
+        if let Some(f) = v.findings.first() {
+            assert!(f.message.contains(text), "{what}: {}", f.message);
+            assert_eq!(v.outcome, Outcome::Inconclusive, "{what}");
+        } else {
+            assert_eq!(v.outcome, Outcome::Pass, "{what}");
+        }
+    }
 }
 
 #[test]
@@ -671,4 +758,113 @@ fn a_run_where_nothing_was_measured_does_not_pass() {
     assert_eq!(j.workload.as_ref().unwrap().outcome, Outcome::Skip);
     assert_eq!(classes(&j.verdict), [Class::NothingMeasured]);
     assert_eq!(j.verdict.outcome, Outcome::Inconclusive);
+}
+
+/// A scheduler the guest could not execute is "cannot test"; one that
+/// started and then exited is the scheduler's failure.
+#[test]
+fn exec_failures_cannot_test_but_a_scheduler_that_ran_fails() {
+    let started = || {
+        g(GuestMsg::SchedulerStarted {
+            pid: 5,
+            path: "/ktstr-vm/sched/s".into(),
+            args: vec![],
+            uptime_ms: 1,
+        })
+    };
+    let stderr = |line: &str| {
+        g(GuestMsg::SchedulerLog {
+            stream: Stream::Stderr,
+            line: line.into(),
+        })
+    };
+    let exec_failed = |reason: &str| {
+        g(GuestMsg::SchedulerExecFailed {
+            path: "/ktstr-vm/sched/s".into(),
+            reason: reason.into(),
+        })
+    };
+    let exited = |code| {
+        g(GuestMsg::SchedulerExited {
+            exit: ExitStatus::Exited { code },
+            requested: false,
+            uptime_ms: 2,
+        })
+    };
+    let done = || g(GuestMsg::Done { uptime_ms: 3 });
+    let loader =
+        "/ktstr-vm/sched/s: error while loading shared libraries: libx.so: ELF file OS ABI invalid";
+    let cases: Vec<(&str, Vec<TimedEvent>, Class, i32)> = vec![
+        (
+            "the kernel refused the exec",
+            vec![
+                hello(),
+                exec_failed("exec failed: Exec format error (os error 8), ENOEXEC"),
+                done(),
+            ],
+            Class::SchedulerExecFailed,
+            125,
+        ),
+        (
+            "the dynamic loader refused it",
+            vec![
+                hello(),
+                started(),
+                stderr(loader),
+                exec_failed(&format!(
+                    "the dynamic loader refused it (exit code 127): {loader}"
+                )),
+                done(),
+            ],
+            Class::SchedulerExecFailed,
+            125,
+        ),
+        (
+            "it ran and exited before attaching",
+            vec![
+                hello(),
+                started(),
+                stderr("libbpf: failed to load"),
+                exited(1),
+                done(),
+            ],
+            Class::SchedulerLoadFailed,
+            1,
+        ),
+        (
+            "it ran, attached, then exited",
+            vec![
+                hello(),
+                started(),
+                g(GuestMsg::SchedulerAttached {
+                    ops: "s".into(),
+                    uptime_ms: 2,
+                }),
+                exited(1),
+                done(),
+            ],
+            Class::SchedulerExited,
+            1,
+        ),
+    ];
+    for (what, events, class, code) in cases {
+        let v = judge(&JudgeInput {
+            events: &events,
+            scheduler_expected: true,
+            workerless: true,
+            ..Default::default()
+        })
+        .verdict;
+        assert_eq!(classes(&v), [class], "{what}: {v:#?}");
+        assert_eq!(v.outcome.exit_code(false).code(), code, "{what}");
+    }
+    let v = judge_events(&[hello(), exec_failed("exec failed: x"), done()], true, "");
+    assert!(
+        v.findings[0]
+            .message
+            .contains("could not be executed in the guest: /ktstr-vm/sched/s: exec failed: x"),
+        "{}",
+        v.findings[0].message
+    );
+    assert_eq!(Class::SchedulerExecFailed.name(), "scheduler-exec-failed");
 }

@@ -12,7 +12,7 @@ fn decode_all(input: &[u8], max_line: usize, max_msgs: usize) -> Vec<Decoded<Gue
 fn every_message_kind_round_trips() {
     let msgs = vec![
         GuestMsg::Hello {
-            protocol: 1,
+            protocol: crate::PROTOCOL_VERSION,
             kernel_release: "6.12.0".into(),
             uptime_ms: 900,
             sched_ext: true,
@@ -72,8 +72,17 @@ fn every_message_kind_round_trips() {
             fault: "hang@1000ms".into(),
             uptime_ms: 5,
         },
+        GuestMsg::PayloadOutputDropped {
+            name: "runner".into(),
+            stream: Stream::Stdout,
+            bytes: 123_456,
+        },
+        GuestMsg::SchedulerExecFailed {
+            path: "/ktstr-vm/sched/scx_x".into(),
+            reason: "Exec format error (os error 8, ENOEXEC)".into(),
+        },
         GuestMsg::Error {
-            stage: "mount".into(),
+            stage: crate::Stage::Mount,
             message: "no".into(),
         },
         GuestMsg::LogCut {

@@ -4,8 +4,14 @@ use serde::{Deserialize, Serialize};
 
 /// Most migrations kept per worker (the count is always exact).
 pub const MAX_MIGRATION_LOG: usize = 256;
-/// Most wake-latency samples kept per worker (reservoir; the count is exact).
-pub const MAX_LATENCY_SAMPLES: usize = 512;
+/// Gaps shorter than this are not listed in [`WorkerReport::gaps`] (they
+/// still count for `max_gap`): a scheduler tick is 1-4 ms.
+pub const GAP_FLOOR_NS: u64 = 1_000_000;
+/// Most gaps listed per worker: the longest ones over [`GAP_FLOOR_NS`].
+pub const MAX_GAPS: usize = 32;
+/// Most histogram buckets in one [`LatencySummary`] (an HDR histogram of
+/// 2 significant digits from 1 us to a minute has about 2700).
+pub const MAX_LATENCY_BUCKETS: usize = 4096;
 
 /// Most trace entries kept per worker.
 pub const MAX_TRACE: usize = 256;
@@ -42,6 +48,15 @@ pub struct WorkerReport {
     pub cpus_used: Vec<u32>,
     /// Longest wall-clock gap between two progress checkpoints.
     pub max_gap: Option<Gap>,
+    /// The longest gaps over [`GAP_FLOOR_NS`] (at most [`MAX_GAPS`], longest
+    /// first), each with its time: the host judges a gap outside a freeze
+    /// or scheduler switch even when a longer one fell inside it.
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+    /// How many gaps were over [`GAP_FLOOR_NS`] (exact; `gaps` keeps the
+    /// longest of them).
+    #[serde(default)]
+    pub gaps_over_floor: u64,
     /// Wake-up latencies (for work types that sleep and get woken).
     pub wake_latency: LatencySummary,
     /// `/proc/self/schedstat` deltas over the run.
@@ -81,16 +96,29 @@ pub struct Gap {
     pub at_ns: u64,
 }
 
-/// Wake-up latency: exact count, bounded reservoir, and percentiles
-/// computed over the reservoir.
+/// Wake-up latency from every wake-up: percentiles of an HDR histogram
+/// (2 significant digits), its non-empty buckets (so the host can merge
+/// workers and draw the distribution), and the exact count and maximum.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencySummary {
     pub count: u64,
-    pub samples_ns: Vec<u64>,
     pub p50_ns: u64,
+    pub p90_ns: u64,
     pub p99_ns: u64,
+    pub p999_ns: u64,
     pub max_ns: u64,
+    /// Non-empty buckets, by rising upper bound.
+    pub buckets: Vec<LatencyBucket>,
+}
+
+/// Wake-ups whose latency fell at or below `upper_ns` (and above the
+/// previous bucket's bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyBucket {
+    pub upper_ns: u64,
+    pub count: u64,
 }
 
 /// Deltas of `/proc/self/schedstat`: time spent runnable but waiting for a
@@ -115,4 +143,7 @@ pub enum WorkerExit {
     Signaled { signal: i32 },
     /// Did not report within the collection deadline; killed.
     TimedOut,
+    /// The worker's own code panicked (a harness bug, not the scheduler's
+    /// doing); the panic's place and message are on the console.
+    Panicked,
 }

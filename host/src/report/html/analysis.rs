@@ -9,6 +9,9 @@ use ktstr_wire::workload::WorkerReport;
 use super::model::Run;
 use crate::trace::model::{Kind, Marker, Record};
 
+/// Most wake-latency values drawn from the workers' histograms.
+const WAKE_VALUES: usize = 200_000;
+
 /// Columns of the per-CPU timeline (one task shown per column per CPU).
 pub const COLUMNS: usize = 1000;
 /// Time bins of the share-over-time plots.
@@ -285,8 +288,20 @@ fn from_reports(workers: &[WorkerReport]) -> Analysis {
             runs.push((c, at, w.wall_time_ns.max(at), w.tid));
         }
         a.migrations.insert(w.tid, w.migrations);
-        a.wake_ns.extend(&w.wake_latency.samples_ns);
-        a.gap_ns.extend(w.max_gap.map(|g| g.len_ns));
+        // Every wake-up, from the worker's histogram buckets (each at its
+        // bucket's bound), at most WAKE_VALUES in all.
+        for b in &w.wake_latency.buckets {
+            let room = WAKE_VALUES.saturating_sub(a.wake_ns.len());
+            a.wake_ns.extend(std::iter::repeat_n(
+                b.upper_ns,
+                (b.count as usize).min(room),
+            ));
+        }
+        if w.gaps.is_empty() {
+            a.gap_ns.extend(w.max_gap.map(|g| g.len_ns));
+        } else {
+            a.gap_ns.extend(w.gaps.iter().map(|g| g.len_ns));
+        }
     }
     a.rows = timeline_rows(&runs, 0, t1);
     a
