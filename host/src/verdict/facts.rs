@@ -69,7 +69,12 @@ pub(super) fn digest<'a>(input: &'a JudgeInput) -> Facts<'a> {
             Event::HostTimeout { limit_ms } => f.timeout_ms = Some(*limit_ms),
             Event::Interrupted => f.interrupted = true,
             Event::QemuExited { exit } => f.qemu_exit = Some(*exit),
-            Event::QemuStarted | Event::PortConnected | Event::ConsoleCut { .. } => {}
+            Event::QemuStarted
+            | Event::PortConnected
+            | Event::ConsoleCut { .. }
+            | Event::Restored { .. }
+            | Event::SnapshotSaved { .. }
+            | Event::SnapshotFailed { .. } => {}
         }
     }
     f
