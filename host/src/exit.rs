@@ -57,10 +57,19 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> ExitCode {
     use crate::run::plan::PlanError;
     use crate::run::runner::RunError;
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<crate::kernel::BuildError>() {
+            return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::kernel::ResolveError>() {
+            return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::kernel::clean::CleanError>() {
+            return e.exit_code();
+        }
         if let Some(e) = cause.downcast_ref::<PlanError>() {
             return match e {
-                PlanError::Kernel(_)
-                | PlanError::NotAKernel { .. }
+                PlanError::Kernel(k) => k.exit_code(),
+                PlanError::NotAKernel { .. }
                 | PlanError::NoSchedExt { .. }
                 | PlanError::SchedulerNotFound { .. } => ExitCode::CannotTest,
                 PlanError::Accel(_) => ExitCode::Environment,

@@ -32,6 +32,13 @@ pub fn cache_key(source_identity: &str, fragments: &[Fragment]) -> String {
     hex(&h.finalize())
 }
 
+/// A digest of a fragment list alone (names and texts in order): recorded
+/// in `meta.json`, so a lookup by version and variant only takes entries
+/// built from the fragments this binary has.
+pub fn fragments_digest(fragments: &[Fragment]) -> String {
+    cache_key("", fragments)
+}
+
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
