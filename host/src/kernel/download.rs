@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use super::http::{Http, HttpError};
+use super::http::{Body, Http, HttpError};
 use super::key::hex;
 use super::lock::{self, LockError};
 use super::release::{self, Mirror, Release, VersionRequest};
@@ -163,14 +163,36 @@ pub fn tarball(
         return Ok(dest);
     }
     fs::create_dir_all(dir).map_err(io(dir))?;
-    let expected = expected_sha256(r, mirror, http)?;
+    let sums_url = mirror.sums_url(r.major);
+    let sums = http.get_text(&sums_url)?.map(|t| release::parse_sha256sums(&t));
     let url = mirror.tarball_url(r);
+    // The tarball's 404 says more than its absence from the list.
+    let Some(body) = http.get(&url)? else {
+        return Err(DownloadError::NoSuchVersion {
+            version: r.to_string(),
+            url,
+            series: format!("{}.{}", r.major, r.minor),
+        });
+    };
+    let expected = match &sums {
+        None => {
+            eprintln!("warning: {sums_url} does not exist: {} is checked for length only", r.tarball_name());
+            None
+        }
+        Some(sums) => Some(sums.get(&r.tarball_name()).cloned().ok_or_else(|| {
+            DownloadError::NotInSums {
+                version: r.to_string(),
+                file: r.tarball_name(),
+                sums_url: sums_url.clone(),
+            }
+        })?),
+    };
     let part = dir.join(format!(".{}.part", r.tarball_name()));
-    let result = stream_to(&url, r, &part, http).and_then(|actual| match &expected {
+    let result = stream_to(&url, r, body, &part).and_then(|actual| match &expected {
         Some(want) if *want != actual => Err(DownloadError::Checksum {
             version: r.to_string(),
             url: url.clone(),
-            sums_url: mirror.sums_url(r.major),
+            sums_url: sums_url.clone(),
             expected: want.clone(),
             actual,
         }),
@@ -184,7 +206,7 @@ pub fn tarball(
         }
     };
     match &expected {
-        Some(_) => eprintln!("sha256 matches {}", mirror.sums_url(r.major)),
+        Some(_) => eprintln!("sha256 matches {sums_url}"),
         None => eprintln!("sha256 {sha} (not checked: no checksum list)"),
     }
     fs::rename(&part, &dest).map_err(io(&dest))?;
@@ -192,42 +214,9 @@ pub fn tarball(
     Ok(dest)
 }
 
-/// The sha256 `sha256sums.asc` lists for `r`; `None` (with a warning) when
-/// the mirror has no such file.
-fn expected_sha256(
-    r: &Release,
-    mirror: &Mirror,
-    http: &Http,
-) -> Result<Option<String>, DownloadError> {
-    let sums_url = mirror.sums_url(r.major);
-    let Some(text) = http.get_text(&sums_url)? else {
-        eprintln!(
-            "warning: {sums_url} does not exist: {} is checked for length only",
-            r.tarball_name()
-        );
-        return Ok(None);
-    };
-    let sums = release::parse_sha256sums(&text);
-    match sums.get(&r.tarball_name()) {
-        Some(sha) => Ok(Some(sha.clone())),
-        None => Err(DownloadError::NotInSums {
-            version: r.to_string(),
-            file: r.tarball_name(),
-            sums_url,
-        }),
-    }
-}
-
-/// Streams `url` into `part` (created or truncated, synced to disk),
+/// Streams `body` into `part` (created or truncated, synced to disk),
 /// showing progress; returns the sha256 of what arrived.
-fn stream_to(url: &str, r: &Release, part: &Path, http: &Http) -> Result<String, DownloadError> {
-    let Some(body) = http.get(url)? else {
-        return Err(DownloadError::NoSuchVersion {
-            version: r.to_string(),
-            url: url.to_string(),
-            series: format!("{}.{}", r.major, r.minor),
-        });
-    };
+fn stream_to(url: &str, r: &Release, body: Body, part: &Path) -> Result<String, DownloadError> {
     let mut file = File::create(part).map_err(io(part))?;
     let mut meter = Meter::new(url, body.length);
     let mut hasher = Sha256::new();
