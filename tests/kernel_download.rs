@@ -129,7 +129,11 @@ impl Fixture {
     fn download_files(&self) -> Vec<String> {
         let dir = self.cache().join("downloads/v6.x");
         let mut v: Vec<String> = std::fs::read_dir(dir)
-            .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -156,12 +160,20 @@ fn download_verifies_then_the_cache_answers() {
     assert!(err.contains(&format!("cached kernel {key}")), "{err}");
     assert_eq!(file_sha256(&f.downloaded()).unwrap(), tarball_sha());
     assert_eq!(f.server.hits(URL_PATH), 1);
-    assert_eq!(f.download_files(), ["linux-6.12.117.tar.xz"], "no .part left");
+    assert_eq!(
+        f.download_files(),
+        ["linux-6.12.117.tar.xz"],
+        "no .part left"
+    );
 
     // Second call: no download, the same kernel.
     let (again, _) = f.build(VERSION, &f.server.url());
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert_eq!(f.server.hits(URL_PATH), 1, "the second call must not download");
+    assert_eq!(
+        f.server.hits(URL_PATH),
+        1,
+        "the second call must not download"
+    );
     assert!(stderr(&again).contains(&format!("cached kernel {key}")));
     assert_eq!(again.stdout, out.stdout);
 }
@@ -174,7 +186,10 @@ fn nonexistent_version_fails_clearly() {
     let first = err.lines().next().unwrap_or("");
     assert_eq!(out.status.code(), Some(129), "{err}");
     assert!(first.contains("kernel 6.12.999 does not exist"), "{first}");
-    assert!(first.contains(&format!("{}/v6.x/linux-6.12.999.tar.xz", f.server.url())), "{first}");
+    assert!(
+        first.contains(&format!("{}/v6.x/linux-6.12.999.tar.xz", f.server.url())),
+        "{first}"
+    );
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
@@ -185,7 +200,10 @@ fn truncated_download_fails_and_keeps_nothing() {
     let (out, _) = f.build(VERSION, &f.server.url());
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(131), "{err}");
-    assert!(err.contains("kernel 6.12.117: the download of") && err.contains("cut short"), "{err}");
+    assert!(
+        err.contains("kernel 6.12.117: the download of") && err.contains("cut short"),
+        "{err}"
+    );
     assert!(f.download_files().is_empty(), "{:?}", f.download_files());
 }
 
@@ -196,7 +214,10 @@ fn wrong_checksum_fails_and_keeps_nothing() {
     let (out, _) = f.build(VERSION, &f.server.url());
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(131), "{err}");
-    assert!(err.contains("has sha256") && err.contains(tarball_sha()), "{err}");
+    assert!(
+        err.contains("has sha256") && err.contains(tarball_sha()),
+        "{err}"
+    );
     assert!(f.download_files().is_empty(), "{:?}", f.download_files());
 }
 
@@ -217,13 +238,27 @@ fn newest_patch_comes_from_releases_json_then_the_listing() {
     let mirror = Mirror::new(&f.server.url());
     let http = Http::new();
     let series = |minor| VersionRequest::Series { major: 6, minor };
-    let rel = |minor, patch| Release { major: 6, minor, patch };
-    assert_eq!(download::resolve(series(12), &mirror, &http).unwrap(), rel(12, 117));
+    let rel = |minor, patch| Release {
+        major: 6,
+        minor,
+        patch,
+    };
+    assert_eq!(
+        download::resolve(series(12), &mirror, &http).unwrap(),
+        rel(12, 117)
+    );
     assert_eq!(f.server.hits("/v6.x/"), 0, "releases.json answered");
-    assert_eq!(download::resolve(series(11), &mirror, &http).unwrap(), rel(11, 10));
+    assert_eq!(
+        download::resolve(series(11), &mirror, &http).unwrap(),
+        rel(11, 10)
+    );
     assert_eq!(f.server.hits("/v6.x/"), 1, "the listing answered");
     let err = download::resolve(series(10), &mirror, &http).unwrap_err();
-    assert!(err.to_string().starts_with("kernel 6.10: no 6.10.x release"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("kernel 6.10: no 6.10.x release"),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), ktstr_vm::exit::ExitCode::Usage);
 }
 
@@ -232,12 +267,20 @@ fn two_processes_download_once() {
     let f = Fixture::new();
     f.link_built_kernel();
     // Slow enough that the second process starts mid-download.
-    f.server.set_mode(URL_PATH, Mode::Slow(Duration::from_millis(20)));
+    f.server
+        .set_mode(URL_PATH, Mode::Slow(Duration::from_millis(20)));
     let url = f.server.url();
-    let first = f.build_cmd(VERSION, &url).stderr(Stdio::piped()).spawn().unwrap();
+    let first = f
+        .build_cmd(VERSION, &url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while f.server.sent(URL_PATH) == 0 {
-        assert!(Instant::now() < deadline, "the first download never started");
+        assert!(
+            Instant::now() < deadline,
+            "the first download never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let (second, _) = f.build(VERSION, &url);
@@ -245,7 +288,8 @@ fn two_processes_download_once() {
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     assert!(
-        stderr(&second).contains("waiting for another ktstr-vm that is downloading linux-6.12.117.tar.xz"),
+        stderr(&second)
+            .contains("waiting for another ktstr-vm that is downloading linux-6.12.117.tar.xz"),
         "{}",
         stderr(&second)
     );
@@ -258,7 +302,11 @@ fn killed_download_leaves_nothing_trusted() {
     f.link_built_kernel();
     f.server.set_mode(URL_PATH, Mode::Stall);
     let url = f.server.url();
-    let mut child = f.build_cmd(VERSION, &url).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = f
+        .build_cmd(VERSION, &url)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     // Wait until half the tarball is on disk, then SIGKILL.
     let part = f.cache().join("downloads/v6.x/.linux-6.12.117.tar.xz.part");
@@ -268,7 +316,10 @@ fn killed_download_leaves_nothing_trusted() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!f.downloaded().exists(), "a killed download must not have its real name");
+    assert!(
+        !f.downloaded().exists(),
+        "a killed download must not have its real name"
+    );
     assert_eq!(f.download_files(), [".linux-6.12.117.tar.xz.part"]);
 
     let list = Command::new(env!("CARGO_BIN_EXE_ktstr-vm"))
@@ -277,7 +328,8 @@ fn killed_download_leaves_nothing_trusted() {
         .output()
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&list.stdout).contains("1 leftover(s) of interrupted builds or downloads"),
+        String::from_utf8_lossy(&list.stdout)
+            .contains("1 leftover(s) of interrupted builds or downloads"),
         "{}",
         String::from_utf8_lossy(&list.stdout)
     );

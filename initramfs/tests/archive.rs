@@ -334,7 +334,11 @@ fn two_writers_of_one_base_write_it_once() {
         })
         .collect();
     let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    assert_eq!(builds.load(Ordering::SeqCst), 1, "the base must be written once");
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        1,
+        "the base must be written once"
+    );
     assert_eq!(results[0].path, results[1].path);
     assert_eq!(results.iter().filter(|r| r.reused).count(), 1);
     assert_eq!(std::fs::read(&results[0].path).unwrap(), b"archive");

@@ -72,17 +72,33 @@ impl Server {
     }
 
     pub fn set_mode(&self, path: &str, mode: Mode) {
-        self.state.lock().unwrap().modes.insert(path.to_string(), mode);
+        self.state
+            .lock()
+            .unwrap()
+            .modes
+            .insert(path.to_string(), mode);
     }
 
     /// How many requests asked for `path`.
     pub fn hits(&self, path: &str) -> usize {
-        self.state.lock().unwrap().hits.iter().filter(|h| *h == path).count()
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .iter()
+            .filter(|h| *h == path)
+            .count()
     }
 
     /// Bytes sent for `path` so far.
     pub fn sent(&self, path: &str) -> u64 {
-        self.state.lock().unwrap().sent.get(path).copied().unwrap_or(0)
+        self.state
+            .lock()
+            .unwrap()
+            .sent
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -102,7 +118,12 @@ pub fn dead_port_url() -> String {
     format!("http://{addr}")
 }
 
-fn handle(mut conn: TcpStream, root: &Path, state: &Mutex<State>, stop: &AtomicBool) -> std::io::Result<()> {
+fn handle(
+    mut conn: TcpStream,
+    root: &Path,
+    state: &Mutex<State>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut request = String::new();
@@ -127,10 +148,18 @@ fn handle(mut conn: TcpStream, root: &Path, state: &Mutex<State>, stop: &AtomicB
     };
     let Some(mut body) = body else {
         let msg = b"not found";
-        write!(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", msg.len())?;
+        write!(
+            conn,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            msg.len()
+        )?;
         return conn.write_all(msg);
     };
-    write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
     let half = body.len() / 2;
     let count = |n: usize| {
         *state.lock().unwrap().sent.entry(path.clone()).or_default() += n as u64;
@@ -171,12 +200,19 @@ fn handle(mut conn: TcpStream, root: &Path, state: &Mutex<State>, stop: &AtomicB
 /// An nginx-autoindex-like page linking every entry of `dir`.
 fn listing(dir: &Path) -> Vec<u8> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
-    let mut html = String::from("<html><head><title>Index</title></head><body><pre><a href=\"../\">../</a>\n");
+    let mut html =
+        String::from("<html><head><title>Index</title></head><body><pre><a href=\"../\">../</a>\n");
     for n in names {
-        html.push_str(&format!("<a href=\"{n}\">{n}</a>    01-Jan-2025 00:00    -\n"));
+        html.push_str(&format!(
+            "<a href=\"{n}\">{n}</a>    01-Jan-2025 00:00    -\n"
+        ));
     }
     html.push_str("</pre></body></html>\n");
     html.into_bytes()

@@ -164,7 +164,9 @@ pub fn tarball(
     }
     fs::create_dir_all(dir).map_err(io(dir))?;
     let sums_url = mirror.sums_url(r.major);
-    let sums = http.get_text(&sums_url)?.map(|t| release::parse_sha256sums(&t));
+    let sums = http
+        .get_text(&sums_url)?
+        .map(|t| release::parse_sha256sums(&t));
     let url = mirror.tarball_url(r);
     // The tarball's 404 says more than its absence from the list.
     let Some(body) = http.get(&url)? else {
@@ -174,19 +176,23 @@ pub fn tarball(
             series: format!("{}.{}", r.major, r.minor),
         });
     };
-    let expected = match &sums {
-        None => {
-            eprintln!("warning: {sums_url} does not exist: {} is checked for length only", r.tarball_name());
-            None
-        }
-        Some(sums) => Some(sums.get(&r.tarball_name()).cloned().ok_or_else(|| {
-            DownloadError::NotInSums {
-                version: r.to_string(),
-                file: r.tarball_name(),
-                sums_url: sums_url.clone(),
+    let expected =
+        match &sums {
+            None => {
+                eprintln!(
+                    "warning: {sums_url} does not exist: {} is checked for length only",
+                    r.tarball_name()
+                );
+                None
             }
-        })?),
-    };
+            Some(sums) => Some(sums.get(&r.tarball_name()).cloned().ok_or_else(|| {
+                DownloadError::NotInSums {
+                    version: r.to_string(),
+                    file: r.tarball_name(),
+                    sums_url: sums_url.clone(),
+                }
+            })?),
+        };
     let part = dir.join(format!(".{}.part", r.tarball_name()));
     let result = stream_to(&url, r, body, &part).and_then(|actual| match &expected {
         Some(want) if *want != actual => Err(DownloadError::Checksum {

@@ -352,6 +352,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// `tar -xf tarball -C dir [members...]`; a failure quotes tar.
+fn untar(tarball: &Path, dir: &Path, members: &[&str]) -> Result<(), SourceError> {
+    let cmd = format!("tar -xf {} -C {}", tarball.display(), dir.display());
+    let out = Command::new("tar")
+        .arg("--no-same-owner")
+        .arg("-xf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(dir)
+        .args(members)
+        .output()
+        .map_err(|e| SourceError::Command {
+            cmd: cmd.clone(),
+            detail: e.to_string(),
+        })?;
+    // A member pattern that matched nothing is not an error for the probe.
+    let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let only_unmatched = !members.is_empty()
+        && detail.lines().all(|l| {
+            l.contains("Not found in archive") || l.contains("Exiting with failure status")
+        });
+    if !out.status.success() && !only_unmatched {
+        return Err(SourceError::Command { cmd, detail });
+    }
+    Ok(())
+}
+
+/// The top-level entries of an extraction.
+fn top_dirs(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    Ok(fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect())
+}
+
+/// [`check_sched_ext`], naming the tarball rather than the temp dir.
+fn refuse_too_old(root: &Path, tarball: &Path) -> Result<(), SourceError> {
+    check_sched_ext(root).map_err(|e| match e {
+        SourceError::TooOld { version, .. } => SourceError::TooOld {
+            version,
+            source_path: tarball.to_path_buf(),
+        },
+        other => other,
+    })
+}
+
 /// Extracts `tarball` to `dest` unless already there. Extraction goes to a
 /// temp dir beside `dest` and is renamed into place, so `dest` existing means
 /// a complete tree.
@@ -379,26 +425,26 @@ fn extract_once(tarball: &Path, dest: &Path) -> Result<PathBuf, SourceError> {
         .prefix(".extract-")
         .tempdir_in(parent)
         .map_err(io(parent))?;
-    let cmd = format!("tar -xf {} -C {}", tarball.display(), tmp.path().display());
-    let out = Command::new("tar")
-        .arg("--no-same-owner")
-        .arg("-xf")
-        .arg(tarball)
-        .arg("-C")
-        .arg(tmp.path())
-        .output()
-        .map_err(|e| SourceError::Command {
-            cmd: cmd.clone(),
-            detail: e.to_string(),
-        })?;
-    if !out.status.success() {
-        let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(SourceError::Command { cmd, detail });
+    // First only the top Makefile and the Kconfig files the check reads:
+    // an old source is refused after one decompression pass, without
+    // writing 80k files.
+    untar(
+        tarball,
+        tmp.path(),
+        &[
+            "--wildcards",
+            "--no-wildcards-match-slash",
+            "*/Makefile",
+            "--wildcards-match-slash",
+            "*/kernel/*Kconfig*",
+            "*/init/*Kconfig*",
+        ],
+    )?;
+    if let [root] = top_dirs(tmp.path())?.as_slice() {
+        refuse_too_old(root, tarball)?;
     }
-    let top: Vec<PathBuf> = fs::read_dir(tmp.path())
-        .map_err(io(tmp.path()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    untar(tarball, tmp.path(), &[])?;
+    let top = top_dirs(tmp.path())?;
     let [root] = top.as_slice() else {
         return Err(SourceError::TarballLayout(tarball.to_path_buf()));
     };
@@ -406,13 +452,7 @@ fn extract_once(tarball: &Path, dest: &Path) -> Result<PathBuf, SourceError> {
         return Err(SourceError::NotKernelTree(tarball.to_path_buf()));
     }
     // A tree that cannot build sched_ext is refused before it is kept.
-    check_sched_ext(root).map_err(|e| match e {
-        SourceError::TooOld { version, .. } => SourceError::TooOld {
-            version,
-            source_path: tarball.to_path_buf(),
-        },
-        other => other,
-    })?;
+    refuse_too_old(root, tarball)?;
     fs::rename(root, dest).map_err(io(dest))?;
     Ok(dest.to_path_buf())
 }
