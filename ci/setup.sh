@@ -6,9 +6,12 @@ set -euo pipefail
 PKGS=(
   # VM runner
   qemu-system-x86
-  # kernel source and build toolchain
+  # kernel source and build toolchain; ccache makes a rebuild of the same
+  # source from another directory (git+file://, bisect) cheap
   linux-source-6.12 build-essential flex bison bc libelf-dev libssl-dev dwarves
-  xz-utils cpio kmod
+  xz-utils cpio kmod ccache git
+  # a real source too old for sched_ext: the refusal test builds nothing from it
+  linux-source-6.1
   # BPF schedulers from tools/sched_ext
   clang-19 llvm-19 zlib1g-dev pkg-config
   # guest shell and payload examples
