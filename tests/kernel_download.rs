@@ -308,12 +308,13 @@ fn killed_download_leaves_nothing_trusted() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    // Wait until half the tarball is on disk, then SIGKILL.
-    let part = f.cache().join("downloads/v6.x/.linux-6.12.117.tar.xz.part");
-    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 50_000_000 {
+    // Wait until the server has sent half the tarball (it then stalls),
+    // give the client a moment to write it, then SIGKILL.
+    while f.server.sent(URL_PATH) < 50_000_000 {
         assert!(Instant::now() < deadline, "the download never got half-way");
         std::thread::sleep(Duration::from_millis(20));
     }
+    std::thread::sleep(Duration::from_secs(1));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(

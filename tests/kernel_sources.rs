@@ -83,13 +83,18 @@ fn linux_repo() -> PathBuf {
     assert!(ok.success(), "extracting {TARBALL_612}");
     let extracted = started.elapsed();
     git(tmp.path(), &["init", "-q", "-b", "main"]);
-    git(tmp.path(), &["add", "-A"]);
-    git(
-        tmp.path(),
-        &["commit", "-q", "-m", "Debian linux-source-6.12"],
-    );
+    // -f: Debian's tarball carries a .gitignore that ignores everything.
+    git(tmp.path(), &["add", "-A", "-f"]);
+    let commit = [
+        "-c",
+        "gc.auto=0",
+        "commit",
+        "-q",
+        "-m",
+        "Debian linux-source-6.12",
+    ];
+    git(tmp.path(), &commit);
     git(tmp.path(), &["tag", TAG]);
-    git(tmp.path(), &["gc", "-q"]);
     std::fs::rename(tmp.keep(), &repo).unwrap();
     eprintln!(
         "made {} in {:?} (extract {extracted:?})",
