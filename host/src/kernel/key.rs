@@ -96,4 +96,15 @@ mod tests {
         );
         assert_ne!(ab, ba);
     }
+
+    #[test]
+    fn fragments_digest_follows_fragments_not_the_source() {
+        let a = frags(&[("base", "CONFIG_A=y\n")]);
+        let b = frags(&[("base", "CONFIG_A=y\n"), ("debug", "CONFIG_B=y\n")]);
+        assert_eq!(fragments_digest(&a), fragments_digest(&a.clone()));
+        assert_ne!(fragments_digest(&a), fragments_digest(&b));
+        // The digest is not a key: it leaves the source out.
+        assert_ne!(fragments_digest(&a), cache_key("tarball:sha256:x", &a));
+        assert_eq!(fragments_digest(&a), cache_key("", &a));
+    }
 }
