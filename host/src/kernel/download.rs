@@ -32,8 +32,8 @@ const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
-    #[error(transparent)]
-    Http(#[from] HttpError),
+    #[error("kernel {version}: {source}")]
+    Http { version: String, source: HttpError },
     #[error("kernel {version} does not exist: {url} answered 404 Not Found (check the version; --version {series} takes the newest {series}.x)")]
     NoSuchVersion {
         version: String,
@@ -92,6 +92,14 @@ impl DownloadError {
     }
 }
 
+/// An HTTP failure, with the version it was for.
+fn http_err(version: &dyn std::fmt::Display, source: HttpError) -> DownloadError {
+    DownloadError::Http {
+        version: version.to_string(),
+        source,
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
     move |source| DownloadError::Io {
         path: path.to_path_buf(),
@@ -122,7 +130,8 @@ pub fn resolve(
     let releases_url = mirror.releases_url();
     // A mirror without releases.json (404) falls through to the listing.
     let listed = http
-        .get_text(&releases_url)?
+        .get_text(&releases_url)
+        .map_err(|e| http_err(&request, e))?
         .and_then(|t| release::parse_releases_json(&t))
         .unwrap_or_default();
     if let Some(r) = release::newest_in(&listed, major, minor) {
@@ -130,7 +139,8 @@ pub fn resolve(
     }
     let listing_url = mirror.dir_url(major);
     let in_listing = http
-        .get_text(&listing_url)?
+        .get_text(&listing_url)
+        .map_err(|e| http_err(&request, e))?
         .map(|t| release::parse_listing(&t))
         .unwrap_or_default();
     release::newest_in(&in_listing, major, minor).ok_or_else(|| DownloadError::NoSuchSeries {
@@ -165,11 +175,12 @@ pub fn tarball(
     fs::create_dir_all(dir).map_err(io(dir))?;
     let sums_url = mirror.sums_url(r.major);
     let sums = http
-        .get_text(&sums_url)?
+        .get_text(&sums_url)
+        .map_err(|e| http_err(r, e))?
         .map(|t| release::parse_sha256sums(&t));
     let url = mirror.tarball_url(r);
     // The tarball's 404 says more than its absence from the list.
-    let Some(body) = http.get(&url)? else {
+    let Some(body) = http.get(&url).map_err(|e| http_err(r, e))? else {
         return Err(DownloadError::NoSuchVersion {
             version: r.to_string(),
             url,
@@ -242,11 +253,11 @@ fn stream_to(url: &str, r: &Release, body: Body, part: &Path) -> Result<String, 
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) if body.length.is_some_and(|len| got < len) => return Err(cut_short(got)),
             Err(e) => {
-                return Err(HttpError::Read {
+                let source = HttpError::Read {
                     url: url.to_string(),
                     detail: format!("{e} after {got} bytes"),
-                }
-                .into())
+                };
+                return Err(http_err(r, source));
             }
         };
         hasher.update(&buf[..n]);
