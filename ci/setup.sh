@@ -29,9 +29,11 @@ distro=$(. /etc/os-release && echo "${ID:-} ${ID_LIKE:-}")
 PKGS=(
   # VM runner
   qemu-system-x86
-  # kernel build toolchain (and git for git+URL#REF kernels, curl for releases)
+  # kernel build toolchain (and git for git+URL#REF kernels, curl for releases);
+  # ccache makes a rebuild of the same source from another directory
+  # (git+file://, bisect, the other variant) cheap
   build-essential flex bison bc libelf-dev libssl-dev dwarves xz-utils cpio kmod
-  git curl ca-certificates
+  ccache git curl ca-certificates
   # BPF schedulers from tools/sched_ext
   zlib1g-dev pkg-config
   # guest shell and payload examples
@@ -48,7 +50,9 @@ case " $distro " in
     PKGS+=(clang llvm)
     ;;
   *" debian "*)
-    PKGS+=(linux-source-6.12 clang-19 llvm-19)
+    # Debian's 6.12 source is the default kernel; its 6.1 source is a real
+    # source too old for sched_ext (the refusal test builds nothing from it).
+    PKGS+=(linux-source-6.12 linux-source-6.1 clang-19 llvm-19)
     ;;
   *)
     echo "setup: unsupported distribution '$distro' (/etc/os-release): ktstr-vm's setup knows Debian and Ubuntu; install the packages listed in ci/setup.sh by hand" >&2

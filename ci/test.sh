@@ -14,6 +14,6 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
+cargo test --workspace --no-fail-fast --lib --bins --tests 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -17,8 +17,8 @@ use crate::qemu::accel::AccelRequest;
 /// and `bisect`, so each option has one name and one default everywhere.
 #[derive(Debug, Clone, Args)]
 pub struct VmOpts {
-    /// Kernel: a bzImage path, a cache key (prefix), or none for the newest cached
-    #[arg(long, short = 'k', env = "KTSTR_VM_KERNEL", value_name = "PATH|KEY")]
+    /// Kernel: bzImage path, VERSION[+debug] (cached, else built), git+URL#REF, cache key; none = newest cached
+    #[arg(long, short = 'k', env = "KTSTR_VM_KERNEL", value_name = "KERNEL")]
     pub kernel: Option<String>,
     /// Scheduler: a path, a name on PATH, or a kernel example (scx_simple); none = EEVDF
     #[arg(long, short = 's', value_name = "NAME|PATH")]

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use nix::fcntl::{Flock, FlockArg};
+
 use crate::archive::{ArchiveError, Format, Initramfs};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,12 @@ impl BaseCache {
             path: self.dir.clone(),
             source,
         })?;
+        // One writer per archive: a second process waits for the first one
+        // and then reuses its archive instead of writing it again.
+        let _lock = lock(&path)?;
+        if path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+            return Ok(CachedArchive { path, reused: true });
+        }
         write_atomic(&path, true, |out| build(out))?;
         Ok(CachedArchive {
             path,
@@ -157,6 +165,34 @@ pub fn concat(base: &Path, extra: &Initramfs, out: &Path) -> Result<(), CacheErr
         io::copy(&mut src, w).map_err(ArchiveError::Write)?;
         extra.write_gz(w).map(drop)
     })
+}
+
+/// Takes the flock beside `archive` (`.NAME.lock`), saying so on stderr
+/// when another process holds it. The kernel releases it when its holder
+/// dies, so a killed writer never blocks the next run.
+fn lock(archive: &Path) -> Result<Flock<File>, CacheError> {
+    let name = archive.file_name().unwrap_or_default().to_string_lossy();
+    let path = archive.with_file_name(format!(".{name}.lock"));
+    let io_err = |source: io::Error| CacheError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(held) => Ok(held),
+        Err((file, _)) => {
+            eprintln!(
+                "waiting for another ktstr-vm that is writing the initramfs base {name} (lock {})",
+                path.display()
+            );
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io_err(e.into()))
+        }
+    }
 }
 
 /// Writes `path` through a temporary file in the same directory and a

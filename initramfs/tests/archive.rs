@@ -193,9 +193,14 @@ fn cache_reuses_by_content_and_concat_yields_both_archives() {
         .add_file_bytes("/extra", b"1".to_vec(), 0o644)
         .unwrap();
     assert_ne!(cache.get_or_write(&other).unwrap().path, first.path);
-    // Only finished archives are left behind: no temporary files.
-    let files: Vec<_> = std::fs::read_dir(cache.dir()).unwrap().collect();
-    assert_eq!(files.len(), 2);
+    // Only finished archives (and their lock files) are left behind: no
+    // temporary files.
+    let files: Vec<String> = std::fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
 
     let mut run = Initramfs::new();
     run.add_file_bytes("/etc/ktstr/run.json", br#"{"run":1}"#.to_vec(), 0o644)
@@ -301,4 +306,40 @@ fn prune_keeps_the_most_recently_used() {
     assert_eq!(cache.prune(2).unwrap(), 1);
     let left: Vec<bool> = paths.iter().map(|p| p.exists()).collect();
     assert_eq!(left, [true, false, true]);
+}
+
+#[test]
+fn two_writers_of_one_base_write_it_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BaseCache::new(dir.path());
+    let builds = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(Barrier::new(2));
+    let key = [7u8; 32];
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (cache, builds, start) = (cache.clone(), builds.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                cache
+                    .get_or_build(&key, |out| {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        // Long enough that the other writer arrives meanwhile.
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        out.write_all(b"archive").map_err(ArchiveError::Write)
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        1,
+        "the base must be written once"
+    );
+    assert_eq!(results[0].path, results[1].path);
+    assert_eq!(results.iter().filter(|r| r.reused).count(), 1);
+    assert_eq!(std::fs::read(&results[0].path).unwrap(), b"archive");
 }

@@ -16,6 +16,7 @@ use clap::Args;
 
 use crate::args::RunArgs;
 use crate::cache_dir::CacheDir;
+use crate::kernel::origin::Origin;
 use crate::kernel::{build, BuildRequest};
 
 #[derive(Debug, Clone, Args)]
@@ -191,10 +192,8 @@ pub fn prepare_step(args: &BisectArgs, cache: &CacheDir) -> Result<RunArgs, Step
     match &args.build {
         None => {
             let req = BuildRequest {
-                source: Some(args.repo.clone()),
-                extra_fragments: Vec::new(),
-                force: false,
-                jobs: None,
+                origin: Origin::Local(Some(args.repo.clone())),
+                ..BuildRequest::default()
             };
             let outcome = build(&req, cache).map_err(|e| StepError::KernelBuild(e.to_string()))?;
             run.vm.kernel = Some(outcome.entry().dir.display().to_string());

@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use nix::fcntl::{Flock, FlockArg};
-
+use super::ccache;
 use super::fragment::{self, Fragment, FragmentError, VerifyError};
-use super::key::{cache_key, sha256_hex, BUILDER_VERSION};
+use super::key::{cache_key, fragments_digest, sha256_hex, BUILDER_VERSION};
+use super::lock::{self, LockError};
 use super::make::{run_step, Log, MakeError, Progress};
+use super::origin::{Origin, OriginError};
 use super::source::{self, SourceError, SourceKind};
 use super::store::{self, Entry, Meta, Store, StoreError, META_FORMAT};
+use super::variant::Variant;
 use crate::cache_dir::CacheDir;
 
 /// The example schedulers `tools/sched_ext` builds, all of which must exist.
@@ -35,7 +37,11 @@ const LLVM_TOOLS: &[(&str, &[&str])] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
+    Origin(#[from] OriginError),
+    #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error(transparent)]
     Fragment(#[from] FragmentError),
     #[error("{source}\nfull log: {}", log.display())]
@@ -58,6 +64,29 @@ pub enum BuildError {
     MissingOutput { path: PathBuf, log: PathBuf },
 }
 
+impl crate::exit::ExitClass for BuildError {
+    /// A source that cannot give a sched_ext kernel, or a kernel that does
+    /// not configure or build, cannot be tested (a bisect skips it); bad
+    /// input is a usage error; the machine's tools and disk are environment.
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        use crate::exit::ExitCode;
+        match self {
+            BuildError::Origin(e) => e.exit_code(),
+            BuildError::Source(e) => e.exit_code(),
+            BuildError::Lock(e) => e.exit_code(),
+            BuildError::Fragment(_) => ExitCode::Usage,
+            BuildError::Verify { .. } | BuildError::Make(MakeError::Failed { .. }) => {
+                ExitCode::CannotTest
+            }
+            BuildError::MissingOutput { .. } => ExitCode::CannotTest,
+            BuildError::Make(_)
+            | BuildError::Store(_)
+            | BuildError::Io { .. }
+            | BuildError::MissingTool { .. } => ExitCode::Environment,
+        }
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.to_path_buf(),
@@ -68,14 +97,25 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
 /// What to build.
 #[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
-    /// A tree or tarball; `None` = [`source::DEFAULT_TARBALL`].
-    pub source: Option<PathBuf>,
-    /// Merged after the built-in fragments (so they win).
+    /// Where the source comes from.
+    pub origin: Origin,
+    /// Which fragment set ([`super::variant`]).
+    pub variant: Variant,
+    /// Merged after the variant's fragments (so they win).
     pub extra_fragments: Vec<Fragment>,
     /// Rebuild even when the cache has the key.
     pub force: bool,
     /// `make -j`; default: CPUs + 1.
     pub jobs: Option<usize>,
+}
+
+impl BuildRequest {
+    /// The fragments in merge order: the variant's, then the extra ones.
+    pub fn fragments(&self) -> Vec<Fragment> {
+        let mut fragments = self.variant.fragments();
+        fragments.extend(self.extra_fragments.iter().cloned());
+        fragments
+    }
 }
 
 /// Whether the kernel came from the cache or was just built.
@@ -95,11 +135,13 @@ impl BuildOutcome {
 
 /// Builds (or finds in the cache) the kernel `req` describes.
 pub fn build(req: &BuildRequest, cache: &CacheDir) -> Result<BuildOutcome, BuildError> {
-    let src = source::identify(req.source.as_deref(), cache)?;
-    let mut fragments = fragment::builtin();
-    fragments.extend(req.extra_fragments.iter().cloned());
-    let required = fragment::merge(&fragments)?;
     let store = Store::new(cache);
+    // Held for the whole build: `kernel clean` waits for it instead of
+    // deleting a staging directory or a source tree in use.
+    let _in_use = store.in_use()?;
+    let src = req.origin.acquire(cache)?;
+    let fragments = req.fragments();
+    let required = fragment::merge(&fragments)?;
     let early_key = src.identity.as_deref().map(|id| cache_key(id, &fragments));
     let cached = |key: &str| if req.force { Ok(None) } else { store.get(key) };
     if let Some(entry) = early_key.as_deref().map(cached).transpose()?.flatten() {
@@ -107,7 +149,11 @@ pub fn build(req: &BuildRequest, cache: &CacheDir) -> Result<BuildOutcome, Build
     }
 
     let progress = Progress::new();
-    progress.println(&format!("building a kernel from {}", src.description()));
+    progress.println(&format!(
+        "building a kernel ({} variant) from {}",
+        req.variant,
+        src.description()
+    ));
     if src.kind == SourceKind::Tarball {
         progress.println("extracting the tarball (once per tarball)");
     }
@@ -118,6 +164,8 @@ pub fn build(req: &BuildRequest, cache: &CacheDir) -> Result<BuildOutcome, Build
         progress.finish();
         return Ok(BuildOutcome::Cached(entry));
     }
+    // Before any make: a tree without sched_ext fails here in milliseconds.
+    source::check_sched_ext(&tree)?;
     let log_name = early_key.clone().unwrap_or_else(|| {
         format!(
             "tree-{}",
@@ -147,6 +195,8 @@ pub fn build(req: &BuildRequest, cache: &CacheDir) -> Result<BuildOutcome, Build
     meta.source = src.description();
     meta.source_identity = identity;
     meta.fragments = fragments.iter().map(|f| f.name.clone()).collect();
+    meta.variant = req.variant.name().to_string();
+    meta.fragments_sha256 = fragments_digest(&fragments);
     meta.build_seconds = started.elapsed().as_secs_f64();
     let entry = store.commit(staging, meta)?;
     // The entry has its own copy; the side log is kept only for failures.
@@ -165,6 +215,18 @@ fn compile(
 ) -> Result<(), BuildError> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = jobs.unwrap_or(cpus + 1).max(1);
+    let use_ccache = ccache::enabled();
+    if use_ccache {
+        progress.println("compiling through ccache (KTSTR_VM_CCACHE=0 turns it off)");
+    }
+    // Every make in the tree gets the same CC, or kbuild reconfigures.
+    let tree_make = |args: &[&str]| {
+        let mut c = make(tree, args);
+        if use_ccache {
+            ccache::apply(&mut c, tree);
+        }
+        c
+    };
 
     let frag_dir = tempfile::tempdir().map_err(io(Path::new("/tmp")))?;
     let mut frag_paths = Vec::new();
@@ -176,7 +238,7 @@ fn compile(
         fs::write(&p, &f.text).map_err(io(&p))?;
         frag_paths.push(p);
     }
-    run_step("tinyconfig", make(tree, &["tinyconfig"]), log, progress)?;
+    run_step("tinyconfig", tree_make(&["tinyconfig"]), log, progress)?;
     let mut merge = Command::new("bash");
     merge
         .current_dir(tree)
@@ -185,7 +247,7 @@ fn compile(
         .arg(".config")
         .args(&frag_paths);
     run_step("merge fragments", merge, log, progress)?;
-    run_step("olddefconfig", make(tree, &["olddefconfig"]), log, progress)?;
+    run_step("olddefconfig", tree_make(&["olddefconfig"]), log, progress)?;
     let config_path = tree.join(".config");
     let config = fs::read_to_string(&config_path).map_err(io(&config_path))?;
     fragment::verify(required, &config).map_err(|source| BuildError::Verify {
@@ -197,7 +259,7 @@ fn compile(
         required.len()
     ));
 
-    let mut kernel = make(tree, &["bzImage"]);
+    let mut kernel = tree_make(&["bzImage"]);
     kernel.arg(format!("-j{jobs}"));
     run_step("make bzImage", kernel, log, progress)?;
 
@@ -271,6 +333,8 @@ fn collect(tree: &Path, staging: &Path, log: &Log) -> Result<Meta, BuildError> {
         source: String::new(),
         source_identity: String::new(),
         fragments: Vec::new(),
+        variant: String::new(),
+        fragments_sha256: String::new(),
         config_sha256: sha256_hex(&config),
         schedulers: SCHEDULERS.iter().map(|s| s.to_string()).collect(),
         image_size: fs::metadata(&image).map_err(io(&image))?.len(),
@@ -302,31 +366,14 @@ fn strip_vmlinux(from: &Path, to: &Path) -> Result<(), BuildError> {
 }
 
 /// One build per tree at a time: two makes in one tree corrupt each other.
-fn lock_tree(
-    store: &Store,
-    tree: &Path,
-    progress: &Progress,
-) -> Result<Flock<fs::File>, BuildError> {
-    let dir = store.locks_dir();
-    fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let path = dir.join(format!(
-        "{}.lock",
-        &sha256_hex(tree.to_string_lossy().as_bytes())[..16]
-    ));
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(lock),
-        Err((file, _)) => {
-            progress.println(&format!("waiting for another build in {}", tree.display()));
-            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| BuildError::Io {
-                path,
-                source: e.into(),
-            })
-        }
-    }
+/// The second build of the same tree waits, then finds the first one's
+/// entry in the cache.
+fn lock_tree(store: &Store, tree: &Path, progress: &Progress) -> Result<lock::Lock, BuildError> {
+    let path = store
+        .locks_dir()
+        .join(lock::name_for(&tree.to_string_lossy()));
+    let what = format!("building in {}", tree.display());
+    Ok(lock::acquire(&path, lock::Mode::Exclusive, &what, &|m| {
+        progress.println(m)
+    })?)
 }

@@ -1,24 +1,51 @@
-//! `ktstr-vm kernel build|list|path`.
+//! `ktstr-vm kernel build|list|path|clean`.
 
 use std::path::PathBuf;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::build::{build, BuildOutcome, BuildRequest};
+use super::clean;
 use super::fragment::Fragment;
-use super::key::SHORT_KEY_LEN;
+use super::git_fetch::GitRef;
+use super::listing;
+use super::origin::Origin;
+use super::release::{Mirror, VersionRequest};
 use super::resolve::resolve_kernel;
-use super::store::{Entry, Store};
+use super::variant::Variant;
 use crate::cache_dir::CacheDir;
-use crate::error::{Classify, Context, Result};
+use crate::error::{Classify, Error, Result};
 use crate::exit::ExitCode;
+
+/// `kernel build --help` epilogue: sources, caching and what is verified.
+pub const BUILD_HELP: &str = "\
+Sources: --source TREE|TARBALL (a tree is built in place), --source git+URL#REF (a
+shallow fetch of that branch, tag or commit; URL may be a path or file://), or
+--version 6.13.2 / 6.13 (the newest 6.13.x, from releases.json or the v6.x/ listing)
+downloaded from --mirror (default https://cdn.kernel.org/pub/linux/kernel, which holds
+v6.x/). A download is checked against the mirror's sha256sums.asc when it has one (the
+PGP signature on that list is not verified) and kept only once it matched.
+The cache key is the source identity (sha256 of a tarball's bytes, downloaded or not;
+a git commit) plus the variant's fragments. Anywhere a kernel is named, `--kernel
+6.12.117[+debug]` takes a cached kernel of that version and variant from any source
+before touching the network, and builds it only when none is cached.";
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KernelCmd {
     /// Build a sched_ext kernel and its example schedulers (or reuse the cached one).
+    #[command(after_help = BUILD_HELP)]
     Build {
-        /// Kernel tree (built in place) or tarball [default: /usr/src/linux-source-6.12.tar.xz].
+        /// Kernel tree, tarball, or git+URL#REF [default: /usr/src/linux-source-6.12.tar.xz].
+        #[arg(long, conflicts_with = "version")]
+        source: Option<String>,
+        /// A kernel.org release: 6.13.2, or 6.13 for the newest 6.13.x.
         #[arg(long)]
-        source: Option<PathBuf>,
+        version: Option<VersionRequest>,
+        /// Base URL holding v6.x/ [env: KTSTR_VM_KERNEL_MIRROR] [default: kernel.org].
+        #[arg(long, requires = "version", value_name = "URL")]
+        mirror: Option<String>,
+        /// Fragment set: default, or debug (lockdep, atomic-sleep, RCU and list checks).
+        #[arg(long, default_value = "default")]
+        variant: Variant,
         /// Extra Kconfig fragment, merged after the built-in ones (repeatable).
         #[arg(long = "fragment", value_name = "FILE")]
         fragments: Vec<PathBuf>,
@@ -29,14 +56,20 @@ pub enum KernelCmd {
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },
-    /// List cached kernels, newest first.
+    /// List cached kernels, newest first, and flag damaged entries.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Print a kernel image path: KEY (or unique prefix), or the newest.
-    Path { key: Option<String> },
+    /// Print a kernel image path (any --kernel form), or the newest.
+    Path { kernel: Option<String> },
+    /// Remove damaged entries and leftovers of interrupted builds and downloads.
+    Clean {
+        /// Also remove all but the N most recently built kernels.
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+    },
 }
 
 /// Runs one `kernel` subcommand.
@@ -44,114 +77,107 @@ pub fn run(cmd: KernelCmd, cache: &CacheDir) -> Result<()> {
     match cmd {
         KernelCmd::Build {
             source,
+            version,
+            mirror,
+            variant,
             fragments,
             force,
             jobs,
         } => {
-            let extra_fragments = fragments
-                .iter()
-                .map(|p| {
-                    let text = std::fs::read_to_string(p)
-                        .classify(ExitCode::Usage, format!("reading fragment {}", p.display()))?;
-                    Ok(Fragment::new(p.display().to_string(), text))
-                })
-                .collect::<Result<Vec<_>>>()?;
             let req = BuildRequest {
-                source,
-                extra_fragments,
+                origin: origin(source, version, mirror.as_deref())?,
+                variant,
+                extra_fragments: read_fragments(&fragments)?,
                 force,
                 jobs,
             };
-            let outcome = build(&req, cache).context("kernel build failed")?;
+            // No context line: the first line of the error is the cause
+            // ("kernel 6.1.158 is too old for sched_ext ...").
+            let outcome = build(&req, cache)?;
             let e = outcome.entry();
             match &outcome {
-                BuildOutcome::Cached(_) => {
-                    eprintln!("cached kernel {} ({})", e.meta.key, e.meta.version)
-                }
+                BuildOutcome::Cached(_) => eprintln!(
+                    "cached kernel {} ({}, {})",
+                    e.meta.key, e.meta.version, e.meta.variant
+                ),
                 BuildOutcome::Built(_) => eprintln!(
-                    "built kernel {} ({}) in {}, bzImage {}",
+                    "built kernel {} ({}, {}) in {}, bzImage {}",
                     e.meta.key,
                     e.meta.version,
+                    e.meta.variant,
                     humantime::format_duration(Duration::from_secs(e.meta.build_seconds as u64)),
-                    human_size(e.meta.image_size)
+                    listing::human_size(e.meta.image_size)
                 ),
             }
             println!("{}", e.image().display());
         }
         KernelCmd::List { json } => {
-            let entries = Store::new(cache).list()?;
+            let scan = clean::scan(cache)?;
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&list_json(&entries)).expect("JSON serializes")
-                );
-            } else if entries.is_empty() {
-                eprintln!(
-                    "no cached kernels in {}: run `ktstr-vm kernel build`",
-                    cache.kernels().display()
+                    serde_json::to_string_pretty(&listing::json(&scan)).expect("JSON serializes")
                 );
             } else {
-                print!("{}", table(&entries));
+                if scan.entries.is_empty() {
+                    eprintln!(
+                        "no cached kernels in {}: run `ktstr-vm kernel build`",
+                        cache.kernels().display()
+                    );
+                }
+                print!("{}", listing::table(&scan));
             }
         }
-        KernelCmd::Path { key } => {
-            let k = resolve_kernel(key.as_deref(), cache)?;
+        KernelCmd::Path { kernel } => {
+            let k = resolve_kernel(kernel.as_deref(), cache)?;
             println!("{}", k.image.display());
+        }
+        KernelCmd::Clean { keep } => {
+            let done = clean::clean(cache, keep)?;
+            print!("{}", listing::cleaned(&done));
         }
     }
     Ok(())
 }
 
-/// `kernel list --json`: each entry's meta plus its paths.
-fn list_json(entries: &[Entry]) -> serde_json::Value {
-    let rows = entries.iter().map(|e| {
-        let mut v = serde_json::to_value(&e.meta).expect("Meta serializes");
-        v["dir"] = e.dir.display().to_string().into();
-        v["image"] = e.image().display().to_string().into();
-        v
-    });
-    serde_json::Value::Array(rows.collect())
+/// The origin `--source`/`--version`/`--mirror` name.
+fn origin(
+    source: Option<String>,
+    version: Option<VersionRequest>,
+    mirror: Option<&str>,
+) -> Result<Origin> {
+    if let Some(version) = version {
+        return Ok(Origin::Release {
+            version,
+            mirror: Mirror::choose(mirror),
+        });
+    }
+    match source {
+        Some(s) if s.starts_with("git+") => {
+            let git = GitRef::parse(&s["git+".len()..]).ok_or_else(|| {
+                Error::msg(
+                    ExitCode::Usage,
+                    format!(
+                        "--source {s}: a git source is written git+URL#REF \
+                         (a branch, tag or commit)"
+                    ),
+                )
+            })?;
+            Ok(Origin::Git(git))
+        }
+        other => Ok(Origin::Local(other.map(PathBuf::from))),
+    }
 }
 
-/// The `kernel list` table.
-fn table(entries: &[Entry]) -> String {
-    let mut rows =
-        vec![["KEY", "VERSION", "CONFIG", "SCHEDULERS", "SIZE", "BUILT"].map(String::from)];
-    for e in entries {
-        let m = &e.meta;
-        let built = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(m.built_at));
-        let scheds: Vec<&str> = m
-            .schedulers
-            .iter()
-            .map(|s| s.strip_prefix("scx_").unwrap_or(s))
-            .collect();
-        rows.push([
-            m.key.chars().take(SHORT_KEY_LEN).collect(),
-            m.version.clone(),
-            m.config_sha256.chars().take(8).collect(),
-            scheds.join(","),
-            human_size(m.image_size),
-            built.to_string(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn human_size(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+fn read_fragments(paths: &[PathBuf]) -> Result<Vec<Fragment>> {
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .classify(ExitCode::Usage, format!("reading fragment {}", p.display()))?;
+            Ok(Fragment::new(p.display().to_string(), text))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -159,7 +185,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::kernel::test_support::fake_entry;
+    use crate::kernel::release::Release;
 
     #[derive(Parser, Debug)]
     struct Top {
@@ -167,10 +193,15 @@ mod tests {
         cmd: KernelCmd,
     }
 
+    fn parse(args: &[&str]) -> Result<KernelCmd, clap::Error> {
+        let mut all = vec!["x"];
+        all.extend_from_slice(args);
+        Top::try_parse_from(all).map(|t| t.cmd)
+    }
+
     #[test]
     fn build_flags_parse() {
         let args = [
-            "x",
             "build",
             "--source",
             "/src",
@@ -181,74 +212,108 @@ mod tests {
             "-j",
             "3",
             "--force",
+            "--variant",
+            "debug",
         ];
-        match Top::try_parse_from(args).unwrap().cmd {
+        match parse(&args).unwrap() {
             KernelCmd::Build {
                 source,
                 fragments,
                 force,
                 jobs,
+                variant,
+                version,
+                mirror,
             } => {
-                assert_eq!(source, Some(PathBuf::from("/src")));
+                assert_eq!(source.as_deref(), Some("/src"));
                 assert_eq!(fragments, [PathBuf::from("a"), PathBuf::from("b")]);
                 assert!(force);
                 assert_eq!(jobs, Some(3));
+                assert_eq!(variant.name(), "debug");
+                assert_eq!((version, mirror), (None, None));
             }
             other => panic!("parsed as {other:?}"),
         }
         assert!(matches!(
-            Top::try_parse_from(["x", "list", "--json"]).unwrap().cmd,
+            parse(&["list", "--json"]).unwrap(),
             KernelCmd::List { json: true }
         ));
         assert!(matches!(
-            Top::try_parse_from(["x", "path"]).unwrap().cmd,
-            KernelCmd::Path { key: None }
+            parse(&["path"]).unwrap(),
+            KernelCmd::Path { kernel: None }
+        ));
+        assert!(matches!(
+            parse(&["clean", "--keep", "2"]).unwrap(),
+            KernelCmd::Clean { keep: Some(2) }
         ));
     }
 
     #[test]
-    fn table_shows_short_keys_and_scheduler_names() {
-        let d = tempfile::tempdir().unwrap();
-        let store = Store::new(&CacheDir::at(d.path()));
-        let key = "0123456789abcdef0123";
-        let e = fake_entry(&store, key, 0);
-        let text = table(std::slice::from_ref(&e));
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "{text}");
-        assert!(
-            lines[0].starts_with("KEY") && lines[0].contains("SCHEDULERS"),
-            "{text}"
-        );
-        let row: Vec<&str> = lines[1].split_whitespace().collect();
+    fn version_and_mirror_flags() {
+        let cmd = parse(&[
+            "build",
+            "--version",
+            "6.12.117",
+            "--mirror",
+            "http://127.0.0.1:1/k",
+        ])
+        .unwrap();
+        let KernelCmd::Build {
+            version,
+            mirror,
+            source,
+            ..
+        } = cmd
+        else {
+            panic!("not build")
+        };
+        let want = VersionRequest::Exact(Release {
+            major: 6,
+            minor: 12,
+            patch: 117,
+        });
+        assert_eq!(version, Some(want));
+        let o = origin(source, version, mirror.as_deref()).unwrap();
         assert_eq!(
-            row,
-            [
-                "0123456789ab",
-                "6.12.0-test",
-                "c0ffee",
-                "simple",
-                "0.0",
-                "MB",
-                "1970-01-01T00:00:00Z"
-            ]
+            o,
+            Origin::Release {
+                version: want,
+                mirror: Mirror::new("http://127.0.0.1:1/k")
+            }
         );
-        let json = list_json(&[e]);
-        assert_eq!(json[0]["key"], key);
+        for bad in [
+            &["build", "--version", "6"][..],
+            &["build", "--version", "6.13", "--source", "/x"],
+            &["build", "--mirror", "http://m"],
+            &["build", "--variant", "fast"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} must not parse");
+        }
+    }
+
+    #[test]
+    fn git_source_needs_a_ref() {
+        let o = origin(Some("git+file:///l#v6.12".into()), None, None).unwrap();
         assert_eq!(
-            json[0]["image"],
-            store.root().join(key).join("bzImage").display().to_string()
+            o,
+            Origin::Git(GitRef {
+                url: "file:///l".into(),
+                reference: "v6.12".into()
+            })
         );
+        let err = origin(Some("git+file:///l".into()), None, None).unwrap_err();
+        assert!(err.to_string().contains("git+URL#REF"), "{err}");
     }
 
     #[test]
     fn path_of_unknown_kernel_is_an_error() {
         let d = tempfile::tempdir().unwrap();
         let cache = CacheDir::at(d.path());
-        let err = run(KernelCmd::Path { key: None }, &cache).unwrap_err();
+        let err = run(KernelCmd::Path { kernel: None }, &cache).unwrap_err();
         assert!(err.to_string().contains("ktstr-vm kernel build"), "{err}");
         let err = run(
             KernelCmd::Path {
-                key: Some("/no/such/bzImage".into()),
+                kernel: Some("/no/such/bzImage".into()),
             },
             &cache,
         )

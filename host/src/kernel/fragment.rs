@@ -8,13 +8,18 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The fragments built into the binary, in merge order (later ones win), so
-/// an installed `ktstr-vm` needs no files from the source checkout.
+/// The fragments built into the binary, so an installed `ktstr-vm` needs no
+/// files from the source checkout. Which of them a kernel gets, and in what
+/// order, is its variant's choice ([`super::variant`]).
 pub const BUILTIN_FRAGMENTS: &[(&str, &str)] = &[
     ("base.config", include_str!("../../../kernels/base.config")),
     (
         "sched_ext.config",
         include_str!("../../../kernels/sched_ext.config"),
+    ),
+    (
+        "diagnostics.config",
+        include_str!("../../../kernels/diagnostics.config"),
     ),
     (
         "debug.config",
@@ -38,12 +43,12 @@ impl Fragment {
     }
 }
 
-/// The built-in fragments as owned values.
-pub fn builtin() -> Vec<Fragment> {
+/// The built-in fragment `name`, if there is one.
+pub fn builtin(name: &str) -> Option<Fragment> {
     BUILTIN_FRAGMENTS
         .iter()
+        .find(|(n, _)| *n == name)
         .map(|(n, t)| Fragment::new(*n, *t))
-        .collect()
 }
 
 /// What a fragment asks of one option.

@@ -32,6 +32,13 @@ pub fn cache_key(source_identity: &str, fragments: &[Fragment]) -> String {
     hex(&h.finalize())
 }
 
+/// A digest of a fragment list alone (names and texts in order): recorded
+/// in `meta.json`, so a lookup by version and variant only takes entries
+/// built from the fragments this binary has.
+pub fn fragments_digest(fragments: &[Fragment]) -> String {
+    cache_key("", fragments)
+}
+
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -88,5 +95,16 @@ mod tests {
             &frags(&[("b", "# CONFIG_X is not set"), ("a", "CONFIG_X=y")]),
         );
         assert_ne!(ab, ba);
+    }
+
+    #[test]
+    fn fragments_digest_follows_fragments_not_the_source() {
+        let a = frags(&[("base", "CONFIG_A=y\n")]);
+        let b = frags(&[("base", "CONFIG_A=y\n"), ("debug", "CONFIG_B=y\n")]);
+        assert_eq!(fragments_digest(&a), fragments_digest(&a.clone()));
+        assert_ne!(fragments_digest(&a), fragments_digest(&b));
+        // The digest is not a key: it leaves the source out.
+        assert_ne!(fragments_digest(&a), cache_key("tarball:sha256:x", &a));
+        assert_eq!(fragments_digest(&a), cache_key("", &a));
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::exit::ExitClass;
 use crate::kernel::test_support::{fake_entry, write_exe};
 
 fn cache() -> (tempfile::TempDir, CacheDir) {
@@ -78,7 +79,10 @@ fn key_prefixes_table() {
 fn missing_path_is_a_clear_error() {
     let (_d, c) = cache();
     let err = resolve_kernel(Some("/nonexistent/bzImage"), &c).unwrap_err();
-    assert!(matches!(err, ResolveError::PathMissing(_)), "{err}");
+    assert!(
+        matches!(err, ResolveError::Spec(SpecError::PathMissing(_))),
+        "{err}"
+    );
     assert!(
         err.to_string()
             .contains("/nonexistent/bzImage does not exist"),
@@ -160,4 +164,58 @@ fn non_executable_scheduler_is_not_found() {
         version: None,
     };
     assert_eq!(find_scheduler(&k, "simple"), None);
+}
+
+/// A fake entry with a chosen version and variant; `current` = built from
+/// this binary's fragments for that variant.
+fn versioned(store: &Store, key: &str, version: &str, variant: &str, current: bool, built_at: u64) {
+    let e = fake_entry(store, key, built_at);
+    let mut meta = e.meta.clone();
+    meta.version = version.into();
+    meta.variant = variant.into();
+    let v: Variant = variant.parse().unwrap();
+    meta.fragments_sha256 = if current {
+        fragments_digest(&v.fragments())
+    } else {
+        "stale".into()
+    };
+    fs::write(e.dir.join("meta.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
+}
+
+#[test]
+fn versions_resolve_from_the_cache_without_network() {
+    let (_d, c) = cache();
+    let store = Store::new(&c);
+    versioned(&store, "a1", "6.12.117", "default", true, 1);
+    versioned(&store, "a2", "6.12.117", "debug", true, 2);
+    versioned(&store, "a3", "6.12.9", "default", true, 3);
+    versioned(&store, "a4", "6.12.118", "default", false, 4);
+    versioned(&store, "a5", "6.13.0", "default", true, 5);
+    // The mirror is a port nothing listens on: a network access would fail.
+    std::env::set_var(crate::kernel::release::MIRROR_ENV, "http://127.0.0.1:9");
+    let cases = [
+        ("6.12.117", "a1"),
+        ("6.12.117+debug", "a2"),
+        // The newest cached patch of the series; a4 has stale fragments.
+        ("6.12", "a1"),
+        ("6.12+debug", "a2"),
+        ("6.13", "a5"),
+    ];
+    for (arg, key) in cases {
+        let k = resolve_kernel(Some(arg), &c).unwrap_or_else(|e| panic!("{arg}: {e}"));
+        assert_eq!(k.key.as_deref(), Some(key), "{arg}");
+    }
+    // Nothing cached for 6.11: the mirror is asked, and it is unreachable.
+    let err = resolve_kernel(Some("6.11.3"), &c).unwrap_err();
+    assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
+    assert_eq!(err.exit_code(), crate::exit::ExitCode::Environment);
+}
+
+#[test]
+fn newest_prefers_the_default_variant() {
+    let (_d, c) = cache();
+    let store = Store::new(&c);
+    versioned(&store, "d1", "6.12.117", "default", true, 1);
+    versioned(&store, "d2", "6.12.117", "debug", true, 9);
+    assert_eq!(resolve_kernel(None, &c).unwrap().key.as_deref(), Some("d1"));
 }

@@ -23,6 +23,7 @@ use std::time::UNIX_EPOCH;
 use sha2::{Digest, Sha256};
 
 use super::key::hex;
+use super::lock;
 use crate::cache_dir::CacheDir;
 
 /// Debian's `linux-source-6.12` package puts this tarball on the machine.
@@ -45,6 +46,29 @@ pub enum SourceError {
     Command { cmd: String, detail: String },
     #[error("tarball {0} did not contain exactly one top-level directory")]
     TarballLayout(PathBuf),
+    #[error(
+        "kernel {version} is too old for sched_ext: its Kconfig has no SCHED_CLASS_EXT \
+(sched_ext arrived in 6.12); build 6.12 or newer\n  source: {source_path}"
+    )]
+    TooOld {
+        version: String,
+        source_path: PathBuf,
+    },
+}
+
+impl crate::exit::ExitClass for SourceError {
+    fn exit_code(&self) -> crate::exit::ExitCode {
+        use crate::exit::ExitCode;
+        match self {
+            SourceError::TooOld { .. }
+            | SourceError::NotKernelTree(_)
+            | SourceError::TarballLayout(_) => ExitCode::CannotTest,
+            SourceError::Missing(_) => ExitCode::Usage,
+            SourceError::NoDefault | SourceError::Io { .. } | SourceError::Command { .. } => {
+                ExitCode::Environment
+            }
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
@@ -70,11 +94,16 @@ pub struct Source {
     pub path: PathBuf,
     /// Cache-key identity; `None` for a plain tree (known after its build).
     pub identity: Option<String>,
+    /// Where it came from, when not a path the user gave (a release, a git ref).
+    pub label: Option<String>,
 }
 
 impl Source {
     /// A one-line description for listings and `meta.json`.
     pub fn description(&self) -> String {
+        if let Some(label) = &self.label {
+            return label.clone();
+        }
         let kind = match self.kind {
             SourceKind::Tarball => "tarball",
             SourceKind::Git => "git tree",
@@ -120,6 +149,7 @@ pub fn identify(arg: Option<&Path>, cache: &CacheDir) -> Result<Source, SourceEr
             kind: SourceKind::Tarball,
             path,
             identity: Some(format!("tarball:sha256:{sha}")),
+            label: None,
         });
     }
     if !path.join("Makefile").is_file() || !path.join("Kconfig").is_file() {
@@ -131,12 +161,14 @@ pub fn identify(arg: Option<&Path>, cache: &CacheDir) -> Result<Source, SourceEr
             kind: SourceKind::Git,
             path,
             identity: Some(identity),
+            label: None,
         });
     }
     Ok(Source {
         kind: SourceKind::Dir,
         path,
         identity: None,
+        label: None,
     })
 }
 
@@ -176,6 +208,42 @@ pub(crate) fn git(tree: &Path, args: &[&str]) -> Result<Vec<u8>, SourceError> {
     Ok(out.stdout)
 }
 
+/// Refuses a tree whose Kconfig files do not define `SCHED_CLASS_EXT`:
+/// it cannot give a sched_ext kernel, and finding that out after
+/// `olddefconfig` costs time and names seven dropped options instead of
+/// the cause. Reads `kernel/Kconfig.preempt` (where 6.12 defines it) and,
+/// only if that lacks it, every `Kconfig*` under `kernel/` and `init/`.
+pub fn check_sched_ext(tree: &Path) -> Result<(), SourceError> {
+    let defines = |p: &Path| {
+        fs::read_to_string(p).is_ok_and(|t| t.lines().any(|l| l.trim() == "config SCHED_CLASS_EXT"))
+    };
+    if defines(&tree.join("kernel/Kconfig.preempt")) {
+        return Ok(());
+    }
+    for dir in ["kernel", "init"] {
+        let mut stack = vec![tree.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+            {
+                let p = e.path();
+                let is_kconfig = e.file_name().to_string_lossy().starts_with("Kconfig");
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(p);
+                } else if is_kconfig && defines(&p) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(SourceError::TooOld {
+        version: makefile_version(tree).unwrap_or_else(|| "(unknown version)".into()),
+        source_path: tree.to_path_buf(),
+    })
+}
+
 /// The kernel version a tree's top Makefile declares, e.g. `6.12.117`.
 pub fn makefile_version(tree: &Path) -> Option<String> {
     let text = fs::read_to_string(tree.join("Makefile")).ok()?;
@@ -204,18 +272,9 @@ type HashMemo = BTreeMap<String, (u64, u128, String)>;
 
 /// sha256 of a tarball, remembered by path, size and mtime.
 fn tarball_sha256(path: &Path, memo_dir: &Path) -> Result<String, SourceError> {
-    let md = fs::metadata(path).map_err(io(path))?;
-    let mtime = md
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-    let stamp = (md.len(), mtime.map_or(0, |d| d.as_nanos()));
-    let memo_path = memo_dir.join(".tarball-hashes.json");
-    let mut memo: HashMemo = fs::read(&memo_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let (memo_path, mut memo) = read_memo(memo_dir);
     let name = path.display().to_string();
+    let stamp = file_stamp(path)?;
     if let Some((size, mt, sha)) = memo.get(&name) {
         if (*size, *mt) == stamp {
             return Ok(sha.clone());
@@ -223,12 +282,49 @@ fn tarball_sha256(path: &Path, memo_dir: &Path) -> Result<String, SourceError> {
     }
     let sha = file_sha256(path)?;
     memo.insert(name, (stamp.0, stamp.1, sha.clone()));
-    // The memo only saves time: failing to write it is not an error.
-    let _ = write_atomic(
-        &memo_path,
-        &serde_json::to_vec_pretty(&memo).unwrap_or_default(),
-    );
+    write_memo(&memo_path, &memo);
     Ok(sha)
+}
+
+/// Records the sha256 of a file just written (a verified download), so
+/// identifying it does not hash 150 MB again.
+pub fn remember_sha256(path: &Path, sha: &str, memo_dir: &Path) {
+    let Ok(stamp) = file_stamp(path) else {
+        return;
+    };
+    let (memo_path, mut memo) = read_memo(memo_dir);
+    memo.insert(
+        path.display().to_string(),
+        (stamp.0, stamp.1, sha.to_string()),
+    );
+    write_memo(&memo_path, &memo);
+}
+
+/// (size, mtime in ns) of a file.
+fn file_stamp(path: &Path) -> Result<(u64, u128), SourceError> {
+    let md = fs::metadata(path).map_err(io(path))?;
+    let mtime = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+    Ok((md.len(), mtime.map_or(0, |d| d.as_nanos())))
+}
+
+fn read_memo(memo_dir: &Path) -> (PathBuf, HashMemo) {
+    let memo_path = memo_dir.join(".tarball-hashes.json");
+    let memo = fs::read(&memo_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    (memo_path, memo)
+}
+
+/// The memo only saves time: failing to write it is not an error.
+fn write_memo(memo_path: &Path, memo: &HashMemo) {
+    let _ = write_atomic(
+        memo_path,
+        &serde_json::to_vec_pretty(memo).unwrap_or_default(),
+    );
 }
 
 /// sha256 of a file's contents, as hex.
@@ -259,6 +355,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// `tar -xf tarball -C dir [members...]`; a failure quotes tar.
+fn untar(tarball: &Path, dir: &Path, members: &[&str]) -> Result<(), SourceError> {
+    let cmd = format!("tar -xf {} -C {}", tarball.display(), dir.display());
+    let out = Command::new("tar")
+        .arg("--no-same-owner")
+        .arg("-xf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(dir)
+        .args(members)
+        .output()
+        .map_err(|e| SourceError::Command {
+            cmd: cmd.clone(),
+            detail: e.to_string(),
+        })?;
+    // A member pattern that matched nothing is not an error for the probe.
+    let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let only_unmatched = !members.is_empty()
+        && detail.lines().all(|l| {
+            l.contains("Not found in archive") || l.contains("Exiting with failure status")
+        });
+    if !out.status.success() && !only_unmatched {
+        return Err(SourceError::Command { cmd, detail });
+    }
+    Ok(())
+}
+
+/// The top-level entries of an extraction.
+fn top_dirs(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    Ok(fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect())
+}
+
+/// [`check_sched_ext`], naming the tarball rather than the temp dir.
+fn refuse_too_old(root: &Path, tarball: &Path) -> Result<(), SourceError> {
+    check_sched_ext(root).map_err(|e| match e {
+        SourceError::TooOld { version, .. } => SourceError::TooOld {
+            version,
+            source_path: tarball.to_path_buf(),
+        },
+        other => other,
+    })
+}
+
 /// Extracts `tarball` to `dest` unless already there. Extraction goes to a
 /// temp dir beside `dest` and is renamed into place, so `dest` existing means
 /// a complete tree.
@@ -267,46 +409,54 @@ fn extract_once(tarball: &Path, dest: &Path) -> Result<PathBuf, SourceError> {
         return Ok(dest.to_path_buf());
     }
     let parent = dest.parent().unwrap_or(Path::new("."));
+    let lock_path = parent
+        .join(".locks")
+        .join(lock::name_for(&dest.to_string_lossy()));
+    let what = format!("extracting {}", tarball.display());
+    let _lock = lock::acquire(&lock_path, lock::Mode::Exclusive, &what, &|m| {
+        eprintln!("{m}")
+    })
+    .map_err(|e| SourceError::Io {
+        path: e.path,
+        source: e.source,
+    })?;
+    if dest.is_dir() {
+        return Ok(dest.to_path_buf());
+    }
     fs::create_dir_all(parent).map_err(io(parent))?;
     let tmp = tempfile::Builder::new()
         .prefix(".extract-")
         .tempdir_in(parent)
         .map_err(io(parent))?;
-    let cmd = format!("tar -xf {} -C {}", tarball.display(), tmp.path().display());
-    let out = Command::new("tar")
-        .arg("--no-same-owner")
-        .arg("-xf")
-        .arg(tarball)
-        .arg("-C")
-        .arg(tmp.path())
-        .output()
-        .map_err(|e| SourceError::Command {
-            cmd: cmd.clone(),
-            detail: e.to_string(),
-        })?;
-    if !out.status.success() {
-        let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(SourceError::Command { cmd, detail });
+    // First only the top Makefile and the Kconfig files the check reads:
+    // an old source is refused after one decompression pass, without
+    // writing 80k files.
+    untar(
+        tarball,
+        tmp.path(),
+        &[
+            "--wildcards",
+            "--no-wildcards-match-slash",
+            "*/Makefile",
+            "--wildcards-match-slash",
+            "*/kernel/*Kconfig*",
+            "*/init/*Kconfig*",
+        ],
+    )?;
+    if let [root] = top_dirs(tmp.path())?.as_slice() {
+        refuse_too_old(root, tarball)?;
     }
-    let top: Vec<PathBuf> = fs::read_dir(tmp.path())
-        .map_err(io(tmp.path()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    untar(tarball, tmp.path(), &[])?;
+    let top = top_dirs(tmp.path())?;
     let [root] = top.as_slice() else {
         return Err(SourceError::TarballLayout(tarball.to_path_buf()));
     };
     if !root.join("Makefile").is_file() {
         return Err(SourceError::NotKernelTree(tarball.to_path_buf()));
     }
-    if let Err(e) = fs::rename(root, dest) {
-        // Another build extracted the same tarball first: use theirs.
-        if !dest.is_dir() {
-            return Err(SourceError::Io {
-                path: dest.to_path_buf(),
-                source: e,
-            });
-        }
-    }
+    // A tree that cannot build sched_ext is refused before it is kept.
+    refuse_too_old(root, tarball)?;
+    fs::rename(root, dest).map_err(io(dest))?;
     Ok(dest.to_path_buf())
 }
 

@@ -1,13 +1,19 @@
 use super::*;
+use crate::exit::ExitClass;
 
 const MAKEFILE: &str =
     "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 7\nEXTRAVERSION = -rc1\nNAME = x\n";
 
-/// A fake kernel tree: enough for identification.
+/// A fake kernel tree: enough for identification and the sched_ext check.
 fn fake_tree(dir: &Path) {
-    fs::create_dir_all(dir).unwrap();
+    fs::create_dir_all(dir.join("kernel")).unwrap();
     fs::write(dir.join("Makefile"), MAKEFILE).unwrap();
     fs::write(dir.join("Kconfig"), "# kconfig\n").unwrap();
+    fs::write(
+        dir.join("kernel/Kconfig.preempt"),
+        "config SCHED_CLASS_EXT\n\tbool \"Extensible Scheduling Class\"\n",
+    )
+    .unwrap();
 }
 
 /// A `.tar.gz` of a fake tree under `top`, plus extra top-level dirs.
@@ -183,4 +189,70 @@ fn makefile_version_needs_a_version_line() {
     let d = tempfile::tempdir().unwrap();
     fs::write(d.path().join("Makefile"), "all:\n").unwrap();
     assert_eq!(makefile_version(d.path()), None);
+}
+
+#[test]
+fn sched_ext_check_finds_the_symbol_or_names_the_version() {
+    let d = tempfile::tempdir().unwrap();
+    let tree = d.path().join("linux");
+    fake_tree(&tree);
+    check_sched_ext(&tree).unwrap();
+    // Defined elsewhere under kernel/ (a later kernel may move it): found.
+    fs::write(tree.join("kernel/Kconfig.preempt"), "config PREEMPT\n").unwrap();
+    fs::create_dir_all(tree.join("kernel/sched")).unwrap();
+    fs::write(
+        tree.join("kernel/sched/Kconfig"),
+        "config SCHED_CLASS_EXT\n",
+    )
+    .unwrap();
+    check_sched_ext(&tree).unwrap();
+    // A mention is not a definition.
+    fs::write(
+        tree.join("kernel/sched/Kconfig"),
+        "\tdepends on SCHED_CLASS_EXT\n",
+    )
+    .unwrap();
+    let err = check_sched_ext(&tree).unwrap_err();
+    let first = err.to_string().lines().next().unwrap().to_string();
+    assert!(
+        first.contains("6.12.7-rc1") && first.contains("too old for sched_ext"),
+        "{first}"
+    );
+    assert_eq!(err.exit_code(), crate::exit::ExitCode::CannotTest);
+}
+
+#[test]
+fn too_old_tarball_is_refused_and_not_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let tarball = fake_tarball(d.path(), &["linux-old"]);
+    // Rebuild the tarball without the sched_ext Kconfig.
+    fs::remove_file(d.path().join("content/linux-old/kernel/Kconfig.preempt")).unwrap();
+    let ok = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(d.path().join("content"))
+        .arg("linux-old")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let cache = CacheDir::at(d.path().join("cache"));
+    let err = identify(Some(&tarball), &cache)
+        .unwrap()
+        .tree(&cache)
+        .unwrap_err();
+    assert!(matches!(err, SourceError::TooOld { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&tarball.display().to_string()),
+        "{err}"
+    );
+    let kept: Vec<_> = fs::read_dir(cache.sources())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(
+        kept.is_empty(),
+        "a refused tree must not stay in the cache: {kept:?}"
+    );
 }

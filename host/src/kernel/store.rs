@@ -14,10 +14,11 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::lock::{self, Lock, LockError, Mode};
 use crate::cache_dir::CacheDir;
 
-/// Version of the `meta.json` layout.
-pub const META_FORMAT: u32 = 1;
+/// Version of the `meta.json` layout (2: `variant`, `fragments_sha256`).
+pub const META_FORMAT: u32 = 2;
 pub const META_FILE: &str = "meta.json";
 pub const IMAGE_FILE: &str = "bzImage";
 pub const CONFIG_FILE: &str = "config";
@@ -40,6 +41,8 @@ pub enum StoreError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("damaged kernel cache entry {}: {reason} (`ktstr-vm kernel clean` removes it)", dir.display())]
+    Damaged { dir: PathBuf, reason: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -61,6 +64,12 @@ pub struct Meta {
     /// The identity that went into the key.
     pub source_identity: String,
     pub fragments: Vec<String>,
+    /// The variant (`default`, `debug`); entries from before variants were default.
+    #[serde(default = "default_variant")]
+    pub variant: String,
+    /// [`super::key::fragments_digest`] of the fragments; empty in old entries.
+    #[serde(default)]
+    pub fragments_sha256: String,
     /// sha256 of the final `.config`.
     pub config_sha256: String,
     /// Scheduler binaries in `sched_ext/`.
@@ -70,6 +79,10 @@ pub struct Meta {
     pub built_at: u64,
     pub build_seconds: f64,
     pub builder: String,
+}
+
+fn default_variant() -> String {
+    super::variant::DEFAULT.to_string()
 }
 
 /// One complete cache entry.
@@ -93,7 +106,8 @@ impl Entry {
         self.dir.join(SCHED_DIR)
     }
 
-    /// Reads the entry in `dir`; `Ok(None)` when `dir` is not a complete entry.
+    /// Reads the entry in `dir`; `Ok(None)` when `dir` is not an entry at
+    /// all (no `meta.json`), an error when it is a damaged one.
     pub fn load(dir: &Path) -> Result<Option<Entry>, StoreError> {
         let meta_path = dir.join(META_FILE);
         let bytes = match fs::read(&meta_path) {
@@ -110,10 +124,45 @@ impl Entry {
             path: meta_path,
             source,
         })?;
-        Ok(Some(Entry {
+        let entry = Entry {
             dir: dir.to_path_buf(),
             meta,
-        }))
+        };
+        match entry.damage() {
+            None => Ok(Some(entry)),
+            Some(reason) => Err(StoreError::Damaged {
+                dir: dir.to_path_buf(),
+                reason,
+            }),
+        }
+    }
+
+    /// What is wrong with the files of an entry whose `meta.json` reads
+    /// (a file deleted or cut short by hand, a full disk, a bad copy), or
+    /// `None`. A few `stat`s: cheap enough for every lookup.
+    pub fn damage(&self) -> Option<String> {
+        let image_len = fs::metadata(self.image()).map(|m| m.len());
+        match image_len {
+            Err(_) => return Some(format!("{IMAGE_FILE} is missing")),
+            Ok(len) if len != self.meta.image_size => {
+                return Some(format!(
+                    "{IMAGE_FILE} is {len} bytes but meta.json says {}",
+                    self.meta.image_size
+                ))
+            }
+            Ok(_) => {}
+        }
+        let files = [CONFIG_FILE, VMLINUX_FILE].map(|f| (f.to_string(), self.dir.join(f)));
+        let scheds = self
+            .meta
+            .schedulers
+            .iter()
+            .map(|s| (format!("{SCHED_DIR}/{s}"), self.schedulers_dir().join(s)));
+        files
+            .into_iter()
+            .chain(scheds)
+            .find(|(_, p)| !p.is_file())
+            .map(|(name, _)| format!("{name} is missing"))
     }
 }
 
@@ -134,13 +183,19 @@ impl Store {
         &self.root
     }
 
-    /// The entry for `key`, if complete.
+    /// The entry for `key`, if complete and undamaged. A damaged entry is
+    /// not an error here: the caller builds it again and the commit
+    /// replaces it.
     pub fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
-        Entry::load(&self.root.join(key))
+        match Entry::load(&self.root.join(key)) {
+            Err(StoreError::Damaged { .. } | StoreError::Meta { .. }) => Ok(None),
+            other => other,
+        }
     }
 
-    /// Every complete entry, newest build first. Unreadable `meta.json`
-    /// files are skipped: one broken entry must not hide the others.
+    /// Every complete entry, newest build first. Damaged entries are
+    /// skipped (one broken entry must not hide the others); [`super::clean`]
+    /// lists and removes them.
     pub fn list(&self) -> Result<Vec<Entry>, StoreError> {
         let rd = match fs::read_dir(&self.root) {
             Ok(rd) => rd,
@@ -156,6 +211,7 @@ impl Store {
             .filter_map(Result::ok)
             .filter(|d| !d.file_name().to_string_lossy().starts_with('.'))
             .filter_map(|d| Entry::load(&d.path()).ok().flatten())
+            .filter(|e| e.dir.file_name().is_some_and(|n| *n == *e.meta.key))
             .collect();
         entries.sort_by(|a, b| {
             b.meta
@@ -174,6 +230,32 @@ impl Store {
     /// Where per-tree build locks live.
     pub fn locks_dir(&self) -> PathBuf {
         self.root.join(".locks")
+    }
+
+    /// A shared hold on the cache for one build or download: `kernel clean`
+    /// takes the same lock exclusively, so it never removes a staging
+    /// directory, a partial download or a source tree that is in use.
+    pub fn in_use(&self) -> Result<Lock, LockError> {
+        lock::acquire(
+            &self.cache_lock(),
+            Mode::Shared,
+            "cleaning the kernel cache",
+            &|m| eprintln!("{m}"),
+        )
+    }
+
+    /// The exclusive hold `kernel clean` takes (waits for running builds).
+    pub fn exclusive(&self) -> Result<Lock, LockError> {
+        lock::acquire(
+            &self.cache_lock(),
+            Mode::Exclusive,
+            "building or downloading a kernel",
+            &|m| eprintln!("{m}"),
+        )
+    }
+
+    fn cache_lock(&self) -> PathBuf {
+        self.locks_dir().join("cache.lock")
     }
 
     /// A fresh staging directory to fill; removed on drop unless committed.

@@ -69,7 +69,12 @@ fn list_is_newest_first_and_skips_broken_meta() {
         .map(|e| e.meta.key)
         .collect();
     assert_eq!(keys, ["new", "mid", "old"]);
-    assert!(matches!(store.get("broken"), Err(StoreError::Meta { .. })));
+    // A damaged entry is not found (so it is rebuilt), and loading it says why.
+    assert!(store.get("broken").unwrap().is_none());
+    assert!(matches!(
+        Entry::load(&store.root().join("broken")),
+        Err(StoreError::Meta { .. })
+    ));
 }
 
 #[test]

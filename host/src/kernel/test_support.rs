@@ -12,6 +12,7 @@ pub fn fake_entry(store: &Store, key: &str, built_at: u64) -> Entry {
     let dir = staging.path();
     fs::write(dir.join("bzImage"), b"image").unwrap();
     fs::write(dir.join("config"), b"CONFIG_SCHED_CLASS_EXT=y\n").unwrap();
+    fs::write(dir.join("vmlinux"), b"elf").unwrap();
     fs::create_dir(dir.join("sched_ext")).unwrap();
     write_exe(&dir.join("sched_ext/scx_simple"));
     let meta = Meta {
@@ -21,6 +22,8 @@ pub fn fake_entry(store: &Store, key: &str, built_at: u64) -> Entry {
         source: "tree /x".into(),
         source_identity: "git:abc".into(),
         fragments: vec!["base.config".into()],
+        variant: "default".into(),
+        fragments_sha256: String::new(),
         config_sha256: "c0ffee".into(),
         schedulers: vec!["scx_simple".into()],
         image_size: 5,
