@@ -22,12 +22,10 @@ use ktstr_vm::cache_dir::CacheDir;
 use ktstr_vm::kernel::source::extraction_dir;
 use ktstr_vm::kernel::store::{Entry, Store};
 
-/// The newest cached kernel's entry (the one the runs boot).
+/// The cached entry of the kernel the runs boot.
 fn kernel_entry() -> Entry {
     let cache = CacheDir::resolve(None).expect("cache dir");
-    let key = kernel()
-        .key
-        .expect("the newest cached kernel has a cache key");
+    let key = kernel().key.expect("the suite's kernel has a cache key");
     Store::new(&cache)
         .get(&key)
         .expect("reading the kernel cache")

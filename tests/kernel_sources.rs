@@ -117,14 +117,20 @@ fn git_file_ref_builds_then_is_reused() {
         !err.contains("building a kernel") && !err.contains("fetching"),
         "the second use must come from the cache:\n{err}"
     );
+    // The entry is found by where `kernel path` points, not by the URL in
+    // its `source`: the key is the commit, so a clone of the same commit at
+    // another path reuses an entry that still names the first URL.
+    let path = ktstr(&["kernel", "path", &spec]);
+    assert_eq!(path.status.code(), Some(0));
+    let image = String::from_utf8_lossy(&path.stdout).trim().to_string();
     let list = ktstr(&["kernel", "list", "--json"]);
     let entries: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     let from_git = entries
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["source"].as_str().is_some_and(|s| s.contains(&spec[4..])))
-        .unwrap_or_else(|| panic!("no entry from {spec} in {entries:#}"));
+        .find(|e| e["image"].as_str() == Some(image.as_str()))
+        .unwrap_or_else(|| panic!("no entry with image {image} (from {spec}) in {entries:#}"));
     assert_eq!(from_git["version"], "6.12.117");
     assert_eq!(from_git["variant"], "default");
     assert!(from_git["source_identity"]

@@ -9,14 +9,27 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use ktstr_vm::cache_dir::CacheDir;
+use ktstr_vm::kernel::key::cache_key;
 use ktstr_vm::kernel::resolve::{resolve_kernel, ResolvedKernel};
+use ktstr_vm::kernel::source;
+use ktstr_vm::kernel::variant::Variant;
 
-/// The newest cached kernel. No kernel is a failure, never a skip.
+/// The kernel `ci/build-kernel.sh` builds: the default variant of Debian's
+/// linux-source tarball. Not "the newest cached kernel": other tests (and
+/// users) add kernels from other sources to the same cache, and the suite
+/// must boot the same one every time. No kernel is a failure, never a skip.
 pub fn kernel() -> ResolvedKernel {
     let cache = CacheDir::resolve(None).expect("cache dir");
-    resolve_kernel(None, &cache).unwrap_or_else(|e| {
+    let found = source::identify(None, &cache)
+        .map_err(|e| e.to_string())
+        .and_then(|src| {
+            let identity = src.identity.expect("a tarball has an identity");
+            let key = cache_key(&identity, &Variant::default().fragments());
+            resolve_kernel(Some(&key), &cache).map_err(|e| e.to_string())
+        });
+    found.unwrap_or_else(|e| {
         panic!(
-            "end-to-end tests need a built sched_ext kernel, and none was found: {e}\n\
+            "end-to-end tests need the sched_ext kernel ci/build-kernel.sh builds, and it was not found: {e}\n\
              build it with `ci/build-kernel.sh` (or `ktstr-vm kernel build`); .ci/run does this first"
         )
     })
