@@ -28,8 +28,8 @@ pub enum Event {
     /// The user interrupted the run (Ctrl-C / SIGTERM).
     Interrupted,
     /// The VM was restored from a snapshot; the guest answered this long
-    /// after QEMU started.
-    Restored { after_ms: u64 },
+    /// after QEMU started, at this guest uptime (the snapshot's clock).
+    Restored { after_ms: u64, guest_ms: u64 },
     /// This run saved the snapshot later runs restore.
     SnapshotSaved { bytes: u64, save_ms: u64 },
     /// Saving a snapshot failed; the run went on without one.

@@ -62,7 +62,9 @@ pub fn receive_run(port: &File, rep: &Reporter, root: &Path) -> Result<Received,
         Err(e) => return Err(format!("the host's run line {header:?}: {e}")),
     };
     if archive_bytes > MAX_RUN_ARCHIVE {
-        return Err(format!("a run archive of {archive_bytes} bytes is over the limit"));
+        return Err(format!(
+            "a run archive of {archive_bytes} bytes is over the limit"
+        ));
     }
     unpack(&mut input.take(archive_bytes), root)?;
     mix_entropy(&entropy);
@@ -110,11 +112,13 @@ pub fn unpack(input: &mut impl Read, root: &Path) -> Result<(), String> {
         }
         let (name, mode) = (entry.name().to_string(), entry.mode());
         let path = guest_path(root, &name)?;
-        let err = |what: &str, e: std::io::Error| format!("run archive: {what} {}: {e}", path.display());
+        let err =
+            |what: &str, e: std::io::Error| format!("run archive: {what} {}: {e}", path.display());
         match mode & S_IFMT {
             S_IFDIR => {
                 std::fs::create_dir_all(&path).map_err(|e| err("mkdir", e))?;
-                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777));
+                let _ =
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777));
                 reader.finish().map_err(|e| err("read", e))?;
             }
             S_IFREG => {
@@ -130,7 +134,7 @@ pub fn unpack(input: &mut impl Read, root: &Path) -> Result<(), String> {
             S_IFLNK => {
                 let mut target = String::new();
                 let mut reader = reader;
-                (&mut reader)
+                reader
                     .read_to_string(&mut target)
                     .map_err(|e| err("read", e))?;
                 reader.finish().map_err(|e| err("read", e))?;
@@ -152,21 +156,40 @@ pub fn unpack(input: &mut impl Read, root: &Path) -> Result<(), String> {
 /// `root/name`, refusing names that would leave `root`.
 fn guest_path(root: &Path, name: &str) -> Result<PathBuf, String> {
     let rel = Path::new(name.trim_start_matches('/'));
-    if rel.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         return Err(format!("run archive: {name:?} would leave the root"));
     }
     Ok(root.join(rel))
 }
 
-/// Mixes the host's random bytes into the kernel's pool (writing to
-/// `/dev/urandom` adds them without crediting entropy, which is enough to
-/// make a restored guest's random state its own).
+// RNDRESEEDCRNG: reseed the kernel's CRNG from its input pool now.
+nix::ioctl_none!(reseed_crng, b'R', 0x07);
+
+/// Mixes the host's random bytes into the kernel's input pool and reseeds
+/// the CRNG from it. Mixing alone is not enough: a restored guest's CRNG
+/// key is the snapshot's, and the kernel reseeds it only every minute, so
+/// every restored run would draw the same "random" numbers until then.
 fn mix_entropy(hex: &str) {
     let bytes: Vec<u8> = (0..hex.len() / 2)
         .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
         .collect();
-    if !bytes.is_empty() {
-        let _ = std::fs::write("/dev/urandom", bytes);
+    if bytes.is_empty() {
+        return;
+    }
+    match std::fs::OpenOptions::new().write(true).open("/dev/urandom") {
+        Ok(mut f) => {
+            use std::io::Write;
+            use std::os::fd::AsRawFd;
+            let _ = f.write_all(&bytes);
+            // SAFETY: RNDRESEEDCRNG takes no argument; `f` is open.
+            if let Err(e) = unsafe { reseed_crng(f.as_raw_fd()) } {
+                eprintln!("ktstr-guest-init: reseeding the CRNG: {e}");
+            }
+        }
+        Err(e) => eprintln!("ktstr-guest-init: /dev/urandom: {e}"),
     }
 }
 
@@ -199,9 +222,15 @@ mod tests {
             ("usr/lib/x/libz.so.1", S_IFLNK | 0o777, b"libz.so.1.3"),
         ]);
         unpack(&mut data.as_slice(), dir.path()).unwrap();
-        assert_eq!(std::fs::read(dir.path().join("ktstr-vm/run.json")).unwrap(), b"{}");
+        assert_eq!(
+            std::fs::read(dir.path().join("ktstr-vm/run.json")).unwrap(),
+            b"{}"
+        );
         let lib = dir.path().join("usr/lib/x/libz.so.1.3");
-        assert_eq!(std::fs::metadata(&lib).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            std::fs::metadata(&lib).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
         assert_eq!(
             std::fs::read_link(dir.path().join("usr/lib/x/libz.so.1")).unwrap(),
             Path::new("libz.so.1.3")

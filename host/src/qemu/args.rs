@@ -251,7 +251,10 @@ mod tests {
     fn the_trace_port_is_always_there_with_a_null_backend_untraced() {
         let t = strs(trace_port_args(None));
         assert_eq!(t[1], "null,id=trace");
-        assert_eq!(t[3], "virtserialport,bus=vser0.0,chardev=trace,name=org.ktstr-vm.trace");
+        assert_eq!(
+            t[3],
+            "virtserialport,bus=vser0.0,chardev=trace,name=org.ktstr-vm.trace"
+        );
         let t = strs(trace_port_args(Some(Path::new("/t/trace.sock"))));
         assert_eq!(t[1], "socket,id=trace,path=/t/trace.sock");
         assert_eq!(
@@ -278,7 +281,9 @@ mod tests {
         let i = args.iter().position(|a| a == "-append").unwrap();
         assert_eq!(args[i + 1], "console=ttyS0 panic=-1");
         assert!(args.windows(2).any(|w| w == ["-smp", "2"]));
-        assert!(args.windows(2).any(|w| w == ["-qmp", "unix:/q,server=on,wait=off"]));
+        assert!(args
+            .windows(2)
+            .any(|w| w == ["-qmp", "unix:/q,server=on,wait=off"]));
         assert!(!args.contains(&"-incoming".to_string()));
     }
 

@@ -191,7 +191,10 @@ mod tests {
     use super::*;
 
     /// A fake QEMU answering QMP from a script of (expected command, reply) pairs.
-    fn fake_qemu(path: &Path, script: Vec<(&'static str, Value)>) -> std::thread::JoinHandle<Vec<String>> {
+    fn fake_qemu(
+        path: &Path,
+        script: Vec<(&'static str, Value)>,
+    ) -> std::thread::JoinHandle<Vec<String>> {
         let listener = UnixListener::bind(path).unwrap();
         std::thread::spawn(move || {
             let (s, _) = listener.accept().unwrap();
@@ -250,7 +253,10 @@ mod tests {
                     "query-migrate",
                     json!({"return": {"status": "failed", "error-desc": "disk full"}}),
                 ),
-                ("cont", json!({"error": {"class": "GenericError", "desc": "nope"}})),
+                (
+                    "cont",
+                    json!({"error": {"class": "GenericError", "desc": "nope"}}),
+                ),
             ],
         );
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -264,8 +270,11 @@ mod tests {
     #[test]
     fn no_socket_by_the_deadline_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Qmp::connect(&dir.path().join("none"), Instant::now() + Duration::from_millis(50))
-            .unwrap_err();
+        let e = Qmp::connect(
+            &dir.path().join("none"),
+            Instant::now() + Duration::from_millis(50),
+        )
+        .unwrap_err();
         assert!(matches!(e, QmpError::Connect { .. }), "{e}");
     }
 

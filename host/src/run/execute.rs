@@ -13,11 +13,11 @@ use crate::cache_dir::CacheDir;
 use crate::events::{Event, TimedEvent};
 use crate::exit::{ExitClass, ExitCode};
 use crate::guest_image::{self, GuestImage, GuestImageError};
-use crate::qemu::process::qemu_binary;
-use crate::snapshot::SnapshotStore;
 use crate::plan::RunPlan;
+use crate::qemu::process::qemu_binary;
 use crate::report::RunResult;
 use crate::scratch::Scratch;
+use crate::snapshot::SnapshotStore;
 use crate::verdict::{judge, JudgeInput};
 
 /// Most bytes of console or QEMU log read back for the verdict.
@@ -207,9 +207,11 @@ pub fn execute(
     let (start, note) = start::choose(plan, &image, &store, &qemu, plan.cold_boot());
     progress.start(plan, &start);
     if let Some(note) = note {
-        progress.line(&note);
+        progress.always(&note);
     }
-    let events = boot_with_fallback(plan, &image, &arts, cache, start, &store, &qemu, &opts, &progress)?;
+    let events = boot_with_fallback(
+        plan, &image, &arts, cache, start, &store, &qemu, &opts, &progress,
+    )?;
 
     let console = read_capped(&arts.path(artifacts::CONSOLE_LOG));
     let qemu_log = read_capped(&arts.path(artifacts::QEMU_LOG));
@@ -426,7 +428,7 @@ impl Progress {
                 *limit_ms as f64 / 1000.0
             ),
             Event::Interrupted => "interrupted: killing QEMU".into(),
-            Event::Restored { after_ms } => format!(
+            Event::Restored { after_ms, .. } => format!(
                 "restored from the snapshot: the guest answered {:.2}s after QEMU started",
                 *after_ms as f64 / 1000.0
             ),
@@ -435,7 +437,11 @@ impl Progress {
                 *bytes as f64 / 1e6,
                 *save_ms as f64 / 1000.0
             ),
-            Event::SnapshotFailed { why } => format!("no snapshot saved: {why}"),
+            Event::SnapshotFailed { why } => {
+                // Shown even when quiet: every later run will boot cold too.
+                self.always(&format!("[{at:>6.2}s] no snapshot saved: {why}"));
+                return;
+            }
             Event::ConsoleCut { dropped_bytes } => format!(
                 "the guest flooded its console: {dropped_bytes} bytes dropped from the middle of console.log"
             ),

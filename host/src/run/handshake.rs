@@ -39,11 +39,13 @@ pub struct Handshake {
     stream: UnixStream,
     archive: PathBuf,
     restored: bool,
-    save: Option<SaveJob>,
+    save: Option<Box<SaveJob>>,
     qmp_socket: PathBuf,
     /// When the restored guest must have answered by (set after `cont`).
     answer_by: Option<Instant>,
     sent: bool,
+    /// The guest speaks another protocol: it gets no run.
+    refused: bool,
 }
 
 /// What a guest message means for the handover.
@@ -60,7 +62,7 @@ impl Handshake {
         stream: UnixStream,
         archive: &Path,
         restored: bool,
-        save: Option<SaveJob>,
+        save: Option<Box<SaveJob>>,
         qmp_socket: &Path,
     ) -> Handshake {
         Handshake {
@@ -71,12 +73,19 @@ impl Handshake {
             qmp_socket: qmp_socket.to_path_buf(),
             answer_by: restored.then(|| Instant::now() + RESTORE_ANSWER),
             sent: false,
+            refused: false,
         }
     }
 
     /// Whether the restored guest is overdue: the restore failed.
     pub fn restore_overdue(&self) -> bool {
         !self.sent && self.answer_by.is_some_and(|t| Instant::now() > t)
+    }
+
+    /// Whether the guest was refused its run (another protocol): nothing
+    /// more will happen, so the VM can go.
+    pub fn refused(&self) -> bool {
+        self.refused
     }
 
     /// Whether the restore has not been answered yet (QEMU ending now is
@@ -87,7 +96,11 @@ impl Handshake {
 
     /// Acts on a guest message; `push` records events it causes.
     pub fn on_msg(&mut self, msg: &GuestMsg, start: Instant, push: &mut dyn FnMut(Event)) -> Seen {
-        let GuestMsg::AwaitingRun { protocol, .. } = msg else {
+        let GuestMsg::AwaitingRun {
+            protocol,
+            uptime_ms,
+        } = msg
+        else {
             return Seen::Record;
         };
         if self.sent {
@@ -97,16 +110,20 @@ impl Handshake {
         if self.restored {
             push(Event::Restored {
                 after_ms: start.elapsed().as_millis() as u64,
+                guest_ms: *uptime_ms,
             });
         }
         if *protocol != PROTOCOL_VERSION {
-            // Recorded: the verdict says so. Nothing it could read is sent.
+            // Recorded: the verdict says so. Nothing it could read is sent,
+            // and the run ends now rather than at its timeout.
+            self.refused = true;
             return Seen::Record;
         }
         if let Some(job) = self.save.take() {
             push(save(job, &self.qmp_socket));
         }
-        let (stream, archive, restored) = (self.stream.try_clone(), self.archive.clone(), self.restored);
+        let (stream, archive, restored) =
+            (self.stream.try_clone(), self.archive.clone(), self.restored);
         match stream {
             Ok(stream) => {
                 std::thread::spawn(move || {
@@ -122,7 +139,8 @@ impl Handshake {
 }
 
 /// Stops the VM, writes its state, publishes the snapshot, continues.
-fn save(job: SaveJob, qmp_socket: &Path) -> Event {
+fn save(job: Box<SaveJob>, qmp_socket: &Path) -> Event {
+    let job = *job;
     let t = Instant::now();
     let deadline = t + SAVE_LIMIT;
     let outcome = Qmp::connect(qmp_socket, deadline).and_then(|mut q| {
@@ -134,7 +152,10 @@ fn save(job: SaveJob, qmp_socket: &Path) -> Event {
     let save_ms = t.elapsed().as_millis() as u64;
     match outcome {
         Ok(()) => {
-            let meta = Meta { save_ms, ..job.meta };
+            let meta = Meta {
+                save_ms,
+                ..job.meta
+            };
             match job.store.commit(job.saving, meta) {
                 Ok(snap) => Event::SnapshotSaved {
                     bytes: snap.meta.bytes,
@@ -171,7 +192,8 @@ fn send_run(mut stream: UnixStream, archive: &Path, restored: bool) -> std::io::
 /// 32 random bytes from the host, as hex.
 fn entropy_hex() -> String {
     let mut buf = [0u8; 32];
-    let _ = File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
+    let _ =
+        File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -198,9 +220,18 @@ mod tests {
         let mut events = Vec::new();
         let mut push = |e: Event| events.push(e);
         let start = Instant::now();
-        assert_eq!(hs.on_msg(&GuestMsg::Done { uptime_ms: 1 }, start, &mut push), Seen::Record);
-        assert_eq!(hs.on_msg(&awaiting(PROTOCOL_VERSION), start, &mut push), Seen::Record);
-        assert_eq!(hs.on_msg(&awaiting(PROTOCOL_VERSION), start, &mut push), Seen::Skip);
+        assert_eq!(
+            hs.on_msg(&GuestMsg::Done { uptime_ms: 1 }, start, &mut push),
+            Seen::Record
+        );
+        assert_eq!(
+            hs.on_msg(&awaiting(PROTOCOL_VERSION), start, &mut push),
+            Seen::Record
+        );
+        assert_eq!(
+            hs.on_msg(&awaiting(PROTOCOL_VERSION), start, &mut push),
+            Seen::Skip
+        );
         let mut r = BufReader::new(guest);
         let mut line = String::new();
         r.read_line(&mut line).unwrap();
@@ -229,7 +260,9 @@ mod tests {
         hs.answer_by = Some(Instant::now() - Duration::from_millis(1));
         assert!(hs.restore_overdue());
         let mut events = Vec::new();
-        hs.on_msg(&awaiting(PROTOCOL_VERSION), Instant::now(), &mut |e| events.push(e));
+        hs.on_msg(&awaiting(PROTOCOL_VERSION), Instant::now(), &mut |e| {
+            events.push(e)
+        });
         assert!(matches!(events[0], Event::Restored { .. }));
         assert!(!hs.restore_pending() && !hs.restore_overdue());
     }
@@ -242,7 +275,10 @@ mod tests {
         let (host, guest) = UnixStream::pair().unwrap();
         let mut hs = Handshake::new(host, &archive, false, None, &dir.path().join("qmp"));
         hs.on_msg(&awaiting(PROTOCOL_VERSION + 1), Instant::now(), &mut |_| {});
-        guest.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        assert!(hs.refused());
+        guest
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut buf = [0u8; 1];
         assert!((&guest).read(&mut buf).is_err(), "nothing was sent");
     }

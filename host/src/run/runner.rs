@@ -78,7 +78,7 @@ impl<F: FnMut(&TimedEvent)> Observer for F {
 #[derive(Debug)]
 pub enum Start {
     /// Boot the kernel; when `save` is set, leave a snapshot at the handover.
-    Cold { save: Option<SaveJob> },
+    Cold { save: Option<Box<SaveJob>> },
     /// Restore the VM saved in `state`.
     Restore { state: PathBuf },
 }
@@ -185,7 +185,7 @@ pub fn boot(
                 source,
             })?;
             if restoring {
-                if let Err(why) = resume(&qmp_socket, &mut qemu) {
+                if let Err(why) = resume(&qmp_socket, &mut qemu, &arts.path(artifacts::QEMU_LOG)) {
                     let _ = qemu.kill();
                     return Err(BootError::RestoreFailed(why));
                 }
@@ -226,17 +226,37 @@ pub fn boot(
 }
 
 /// After a restore: waits until QEMU has loaded the state, then lets the
-/// guest run. A QEMU that refuses the state exits or never gets there.
-fn resume(qmp_socket: &Path, qemu: &mut Qemu) -> Result<(), String> {
+/// guest run. A QEMU that refuses the state exits (its log says why) or
+/// never gets there.
+fn resume(qmp_socket: &Path, qemu: &mut Qemu, qemu_log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + RESTORE_ANSWER;
-    let ended = |qemu: &mut Qemu| {
-        qemu.try_wait()
-            .map(|e| format!("QEMU ended ({e:?}) while loading the state"))
+    let why = |qemu: &mut Qemu, e: String| {
+        // A refused stream ends QEMU right after the QMP error: give it a
+        // moment, so the reason is QEMU's own and not "connection reset".
+        let until = Instant::now() + Duration::from_secs(1);
+        while qemu.try_wait().is_none() && Instant::now() < until {
+            std::thread::sleep(TICK);
+        }
+        match qemu.try_wait() {
+            Some(exit) => {
+                let log = std::fs::read_to_string(qemu_log).unwrap_or_default();
+                let last = log.lines().rev().find(|l| !l.trim().is_empty());
+                format!(
+                    "QEMU ended ({exit:?}) loading it: {}",
+                    last.map_or(e, |l| l.trim().chars().take(300).collect())
+                )
+            }
+            None => e,
+        }
     };
-    let mut q = Qmp::connect(qmp_socket, deadline).map_err(|e| ended(qemu).unwrap_or(e.to_string()))?;
-    q.wait_status(&["paused", "postmigrate", "running"], deadline)
-        .map_err(|e| ended(qemu).unwrap_or(e.to_string()))?;
-    q.cont().map_err(|e| e.to_string())
+    let mut q = match Qmp::connect(qmp_socket, deadline) {
+        Ok(q) => q,
+        Err(e) => return Err(why(qemu, e.to_string())),
+    };
+    if let Err(e) = q.wait_status(&["paused", "postmigrate", "running"], deadline) {
+        return Err(why(qemu, e.to_string()));
+    }
+    q.cont().map_err(|e| why(qemu, e.to_string()))
 }
 
 /// A listening, non-blocking unix socket at `path`.
@@ -359,6 +379,9 @@ fn event_loop(
         } else {
             std::thread::sleep(TICK);
         }
+        if hs.refused() {
+            let _ = qemu.kill();
+        }
         if hs.restore_overdue() {
             let _ = qemu.kill();
             return Err(format!(
@@ -367,7 +390,9 @@ fn event_loop(
         }
         if let Some(exit) = qemu.try_wait() {
             if hs.restore_pending() {
-                return Err(format!("QEMU ended ({exit:?}) before the restored guest answered"));
+                return Err(format!(
+                    "QEMU ended ({exit:?}) before the restored guest answered"
+                ));
             }
             drain(rec, rx);
             rec.push(Event::QemuExited { exit });

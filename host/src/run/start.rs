@@ -10,7 +10,7 @@ use super::runner::Start;
 use crate::guest_image::GuestImage;
 use crate::plan::RunPlan;
 use crate::qemu::args;
-use crate::snapshot::store::Meta;
+use crate::snapshot::store::{Lookup, Meta};
 use crate::snapshot::{self, KeyInputs, SnapshotStore};
 
 /// The machine's snapshot key, or why it has none.
@@ -51,12 +51,38 @@ pub fn choose(
     }
     let key = match key(plan, image, qemu) {
         Ok(k) => k,
-        Err(why) => return (Start::Cold { save: None }, Some(format!("no snapshot: {why}"))),
+        Err(why) => {
+            return (
+                Start::Cold { save: None },
+                Some(format!("no snapshot: {why}")),
+            )
+        }
     };
-    if let Some(snap) = store.get(&key) {
-        return (Start::Restore { state: snap.state() }, None);
+    match store.lookup(&key) {
+        Lookup::Whole(snap) => {
+            store.touch(&snap);
+            (
+                Start::Restore {
+                    state: snap.state(),
+                },
+                None,
+            )
+        }
+        Lookup::Missing => (
+            Start::Cold {
+                save: save_job(plan, store, &key, qemu),
+            },
+            None,
+        ),
+        Lookup::Damaged(why) => (
+            Start::Cold {
+                save: save_job(plan, store, &key, qemu),
+            },
+            Some(format!(
+                "the snapshot of this machine is damaged ({why}); booting cold and saving a new one"
+            )),
+        ),
     }
-    (Start::Cold { save: save_job(plan, store, &key, qemu) }, None)
 }
 
 /// A save of `key` at the handover, unless another run is saving it.
@@ -65,9 +91,9 @@ pub fn save_job(
     store: &SnapshotStore,
     key: &str,
     qemu: &std::path::Path,
-) -> Option<SaveJob> {
+) -> Option<Box<SaveJob>> {
     let saving = store.begin(key).ok()??;
-    Some(SaveJob {
+    Some(Box::new(SaveJob {
         store: store.clone(),
         saving,
         meta: Meta {
@@ -83,5 +109,5 @@ pub fn save_job(
             save_ms: 0,
             created: 0,
         },
-    })
+    }))
 }

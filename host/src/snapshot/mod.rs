@@ -108,10 +108,22 @@ mod tests {
         assert_eq!(key(&inputs(&m)), base, "stable");
         let other_m: Vec<OsString> = vec!["-smp".into(), "8".into()];
         let variants = [
-            KeyInputs { qemu_version: "QEMU emulator version 8.2.0", ..inputs(&m) },
-            KeyInputs { kernel: "other", ..inputs(&m) },
-            KeyInputs { base_initrd: "other", ..inputs(&m) },
-            KeyInputs { cmdline: "console=ttyS0", ..inputs(&m) },
+            KeyInputs {
+                qemu_version: "QEMU emulator version 8.2.0",
+                ..inputs(&m)
+            },
+            KeyInputs {
+                kernel: "other",
+                ..inputs(&m)
+            },
+            KeyInputs {
+                base_initrd: "other",
+                ..inputs(&m)
+            },
+            KeyInputs {
+                cmdline: "console=ttyS0",
+                ..inputs(&m)
+            },
             inputs(&other_m),
         ];
         for v in variants {

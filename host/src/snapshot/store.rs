@@ -40,6 +40,20 @@ pub struct Meta {
     pub created: u64,
 }
 
+/// Most snapshots kept: each is tens of MB (a 1 GiB guest saves ~55 MB),
+/// and a bisect or a matrix over many kernels makes one per kernel and
+/// topology. Beyond this the least recently used go.
+pub const MAX_SNAPSHOTS: usize = 24;
+
+/// What [`SnapshotStore::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    Whole(Snapshot),
+    Missing,
+    /// An entry that must not be restored, and why.
+    Damaged(String),
+}
+
 /// A snapshot ready to restore.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -88,10 +102,48 @@ impl SnapshotStore {
     /// The snapshot for `key`, if a whole one exists (its state file has
     /// the size its meta recorded).
     pub fn get(&self, key: &str) -> Option<Snapshot> {
+        match self.lookup(key) {
+            Lookup::Whole(s) => Some(s),
+            Lookup::Missing | Lookup::Damaged(_) => None,
+        }
+    }
+
+    /// Whether `key` has a whole snapshot, none, or a damaged one (and why).
+    pub fn lookup(&self, key: &str) -> Lookup {
         let dir = self.root.join(key);
-        let meta: Meta = serde_json::from_slice(&std::fs::read(dir.join(META)).ok()?).ok()?;
-        let size = std::fs::metadata(dir.join(STATE)).ok()?.len();
-        (meta.key == key && meta.bytes == size).then_some(Snapshot { dir, meta })
+        if !dir.exists() {
+            return Lookup::Missing;
+        }
+        let meta: Meta = match std::fs::read(dir.join(META)) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(m) => m,
+                Err(e) => return Lookup::Damaged(format!("its {META} does not parse: {e}")),
+            },
+            Err(e) => return Lookup::Damaged(format!("reading its {META}: {e}")),
+        };
+        let size = match std::fs::metadata(dir.join(STATE)) {
+            Ok(m) => m.len(),
+            Err(e) => return Lookup::Damaged(format!("its {STATE} file: {e}")),
+        };
+        if meta.key != key || meta.format != super::FORMAT {
+            return Lookup::Damaged(format!(
+                "its {META} is for key {} in format {}",
+                meta.key, meta.format
+            ));
+        }
+        if meta.bytes != size {
+            return Lookup::Damaged(format!(
+                "its {STATE} file has {size} bytes, {} were saved",
+                meta.bytes
+            ));
+        }
+        Lookup::Whole(Snapshot { dir, meta })
+    }
+
+    /// Marks `snap` as used now: [`SnapshotStore::commit`] drops the least
+    /// recently used beyond [`MAX_SNAPSHOTS`].
+    pub fn touch(&self, snap: &Snapshot) {
+        let _ = File::open(snap.dir.join(META)).and_then(|f| f.set_modified(SystemTime::now()));
     }
 
     /// Starts saving `key`, unless it exists or another process is saving
@@ -103,8 +155,12 @@ impl SnapshotStore {
             Ok(l) => l,
             Err(_) => return Ok(None),
         };
-        if self.get(key).is_some() {
-            return Ok(None);
+        match self.lookup(key) {
+            Lookup::Whole(_) => return Ok(None),
+            // Under the lock nobody restores from a damaged entry any more
+            // (a restore that found it damaged is why we are here).
+            Lookup::Damaged(_) => self.remove(key)?,
+            Lookup::Missing => {}
         }
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{key}.saving-"))
@@ -133,6 +189,7 @@ impl SnapshotStore {
         std::fs::rename(&staged, &dir).inspect_err(|_| {
             let _ = std::fs::remove_dir_all(&staged);
         })?;
+        self.drop_least_recently_used(MAX_SNAPSHOTS);
         Ok(Snapshot { dir, meta })
     }
 
@@ -147,7 +204,7 @@ impl SnapshotStore {
                 (!name.starts_with('.')).then(|| self.get(&name)).flatten()
             })
             .collect();
-        out.sort_by(|a, b| b.meta.created.cmp(&a.meta.created));
+        out.sort_by_key(|s| std::cmp::Reverse(s.meta.created));
         out
     }
 
@@ -159,27 +216,62 @@ impl SnapshotStore {
         }
     }
 
+    /// Removes every snapshot but the `keep` most recently used (a save
+    /// in progress or a restore holding the key's lock is left alone).
+    fn drop_least_recently_used(&self, keep: usize) -> usize {
+        let used = |s: &Snapshot| {
+            std::fs::metadata(s.dir.join(META))
+                .and_then(|m| m.modified())
+                .unwrap_or(UNIX_EPOCH)
+        };
+        let mut all = self.list();
+        all.sort_by_key(|s| std::cmp::Reverse(used(s)));
+        all.iter()
+            .skip(keep)
+            .filter(|s| self.unlocked(&s.meta.key) && self.remove(&s.meta.key).is_ok())
+            .count()
+    }
+
+    /// Removes every snapshot (`kernel clean --snapshots`); returns how many.
+    pub fn remove_all(&self) -> usize {
+        self.prune_with(&|_| true)
+    }
+
     /// Removes the snapshots of kernels not in `kernel_keys`, and staging
     /// directories no save holds (a killed save); returns how many.
     pub fn prune(&self, kernel_keys: &[String]) -> usize {
+        self.prune_with(&|m: &Meta| match &m.kernel_key {
+            Some(k) => !kernel_keys.contains(k),
+            // A kernel from outside the cache: orphaned once its image is
+            // gone (a rebuilt image has another key, so its old snapshot
+            // is only dropped by the LRU bound or `--snapshots`).
+            None => !m.kernel_image.exists(),
+        })
+    }
+
+    /// Removes damaged entries, dead staging directories and the whole
+    /// snapshots `orphan` picks; returns how many.
+    fn prune_with(&self, orphan: &dyn Fn(&Meta) -> bool) -> usize {
         let mut removed = 0;
-        for e in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(key) = name.strip_prefix('.').and_then(|n| n.split(".saving-").next()) {
-                if name.contains(".saving-") && self.unlocked(key) {
-                    removed += usize::from(std::fs::remove_dir_all(e.path()).is_ok());
+            if let Some(rest) = name.strip_prefix('.') {
+                if let Some((key, _)) = rest.split_once(".saving-") {
+                    if self.unlocked(key) {
+                        removed += usize::from(std::fs::remove_dir_all(e.path()).is_ok());
+                    }
                 }
                 continue;
             }
-            let orphan = match self.get(&name) {
-                Some(s) => s
-                    .meta
-                    .kernel_key
-                    .as_ref()
-                    .is_some_and(|k| !kernel_keys.contains(k)),
-                None => true,
+            let doomed = match self.lookup(&name) {
+                Lookup::Whole(s) => orphan(&s.meta),
+                Lookup::Missing | Lookup::Damaged(_) => true,
             };
-            if orphan && self.unlocked(&name) {
+            if doomed && self.unlocked(&name) {
                 removed += usize::from(self.remove(&name).is_ok());
             }
         }
@@ -249,6 +341,46 @@ mod tests {
         std::mem::forget(s); // as if killed: no cleanup
         assert!(store.get("k2").is_none());
         assert!(staged.exists());
+    }
+
+    #[test]
+    fn a_damaged_entry_says_why_and_a_new_save_replaces_it() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(cache.path());
+        assert!(matches!(store.lookup("k1"), Lookup::Missing));
+        let snap = save(&store, "k1", "kern");
+        std::fs::write(snap.state(), b"short").unwrap();
+        match store.lookup("k1") {
+            Lookup::Damaged(why) => assert!(why.contains("5 bytes, 1000 were saved"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(snap.dir.join(META), b"{").unwrap();
+        assert!(matches!(store.lookup("k1"), Lookup::Damaged(w) if w.contains("does not parse")));
+        // The next save removes it (before, a rename onto it failed forever).
+        let again = save(&store, "k1", "kern");
+        assert_eq!(again.meta.bytes, 1000);
+        assert!(store.get("k1").is_some());
+    }
+
+    #[test]
+    fn the_least_recently_used_go_beyond_the_bound() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(cache.path());
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for i in 0..MAX_SNAPSHOTS {
+            let s = save(&store, &format!("k{i}"), "kern");
+            let f = File::open(s.dir.join(META)).unwrap();
+            f.set_modified(old + std::time::Duration::from_secs(i as u64))
+                .unwrap();
+        }
+        // k0 is the oldest, but used just now: k1 goes instead.
+        store.touch(&store.get("k0").unwrap());
+        save(&store, "new", "kern");
+        assert_eq!(store.list().len(), MAX_SNAPSHOTS);
+        assert!(store.get("k0").is_some() && store.get("new").is_some());
+        assert!(store.get("k1").is_none());
+        assert_eq!(store.remove_all(), MAX_SNAPSHOTS);
+        assert!(store.list().is_empty());
     }
 
     #[test]

@@ -95,6 +95,9 @@ fn guest<'a>(f: &mut Facts<'a>, msg: &'a GuestMsg) {
             f.hello = Some((kernel_release, *sched_ext));
             f.guest_protocol = Some(*protocol);
         }
+        // The first thing a guest says: a guest of another protocol is
+        // not sent its run, so this may be all there is to go on.
+        GuestMsg::AwaitingRun { protocol, .. } => f.guest_protocol = Some(*protocol),
         GuestMsg::Topology(t) => f.topology = Some(t),
         GuestMsg::Phase { phase, uptime_ms } => {
             f.workload_started |= *phase == Phase::WorkloadStarted;
