@@ -123,6 +123,7 @@ fn payload_env_cgroup_and_timeout_through_the_library() {
         include: Vec::new(),
         append: None,
         artifacts: Some(artifacts("payload-library")),
+        cold_boot: false,
     };
     // dash (the host's sh) has no cat: builtins only.
     let probe = "echo \"FOO=$FOO\"; read -r cg < /proc/self/cgroup; echo \"$cg\"; sleep 3";

@@ -1,7 +1,9 @@
 //! ktstr-vm's guest init: PID 1 inside the test VM.
 //!
 //! The sequence, top to bottom: mount the kernel filesystems, open the
-//! results port, say hello, read the run config, report the topology, start
+//! results port, wait there for the run (its archive comes over the port;
+//! a snapshot restores to this point), say hello, read the run config,
+//! report the topology, start
 //! forwarding kernel log records, start the scheduler and wait for it to
 //! attach, run the workload while watching the scheduler, collect reports,
 //! stop the scheduler, say done, power off. Every failure is reported over
@@ -24,7 +26,8 @@ use init::payload::Payloads;
 use init::port::Reporter;
 use init::scheduler::{sched_ext_state, still_expected, Attach, Scheduler};
 use init::{
-    cgroup, exec_failure, faults, kmsg, mounts, port, power, reaper, scenarios, shell, trace,
+    cgroup, exec_failure, faults, kmsg, mounts, port, power, reaper, receive, scenarios, shell,
+    trace,
 };
 
 /// The results port, for the panic path in `main` (PID 1 must say why it
@@ -72,17 +75,26 @@ fn run(started_ms: u64) {
         "PATH",
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     );
-    let rep = match port::wait_for_port(PORT_NAME, PORT_WAIT) {
-        Some(path) => Reporter::open(&path).unwrap_or_else(|e| {
-            eprintln!("ktstr-guest-init: open {}: {e}", path.display());
-            Reporter::console_only()
-        }),
+    let (rep, reader) = match port::wait_for_port(PORT_NAME, PORT_WAIT) {
+        Some(path) => match Reporter::open(&path) {
+            Ok((rep, reader)) => (rep, Some(reader)),
+            Err(e) => {
+                eprintln!("ktstr-guest-init: open {}: {e}", path.display());
+                (Reporter::console_only(), None)
+            }
+        },
         None => {
             eprintln!("ktstr-guest-init: no virtio port named {PORT_NAME}");
-            Reporter::console_only()
+            (Reporter::console_only(), None)
         }
     };
     let _ = REPORTER.set(rep.clone());
+    // The run comes over the port (a snapshot of this VM is taken while
+    // it waits here, so everything before is shared by every run).
+    let received = match &reader {
+        Some(port) => receive::receive_run(port, &rep, Path::new("/")),
+        None => Err("no results port to receive the run on".into()),
+    };
     let kernel_release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -100,6 +112,10 @@ fn run(started_ms: u64) {
     for (required, message) in mount_failures {
         rep.error(Stage::Mount, message);
         fatal |= required;
+    }
+    if let Err(e) = &received {
+        rep.error(Stage::Config, format!("receiving the run: {e}"));
+        fatal = true;
     }
     if !fatal {
         if let Some(cfg) = read_config(&rep) {

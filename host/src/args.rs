@@ -47,6 +47,9 @@ pub struct VmOpts {
     /// Directory for console.log, scheduler.log, guest.jsonl, result.json
     #[arg(long, value_name = "DIR")]
     pub artifacts: Option<PathBuf>,
+    /// Boot the kernel even when a saved snapshot of this machine could be restored
+    #[arg(long)]
+    pub cold_boot: bool,
 }
 
 impl VmOpts {
@@ -89,6 +92,7 @@ impl VmOpts {
             asserts: Vec::new(),
             payloads: Vec::new(),
             trace: None,
+            cold_boot: self.cold_boot,
         }
     }
 }

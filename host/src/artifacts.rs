@@ -9,8 +9,9 @@ pub const SCHEDULER_LOG: &str = "scheduler.log";
 pub const GUEST_STREAM: &str = "guest.jsonl";
 pub const QEMU_LOG: &str = "qemu.log";
 pub const RESULT_JSON: &str = "result.json";
-/// The run's initrd: the cached base (plain newc) + the gzip'd run config.
-pub const INITRAMFS: &str = "initramfs.img";
+/// The run's archive (newc cpio): the scheduler and its libraries, the
+/// included files and the run config, sent to the guest over the port.
+pub const RUN_ARCHIVE: &str = "run.cpio";
 pub const QEMU_CMDLINE: &str = "qemu.cmdline";
 /// Present while the run is going, removed once `result.json` is written:
 /// a directory that still has it belongs to a run that was killed.

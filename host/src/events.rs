@@ -27,6 +27,13 @@ pub enum Event {
     HostTimeout { limit_ms: u64 },
     /// The user interrupted the run (Ctrl-C / SIGTERM).
     Interrupted,
+    /// The VM was restored from a snapshot; the guest answered this long
+    /// after QEMU started, at this guest uptime (the snapshot's clock).
+    Restored { after_ms: u64, guest_ms: u64 },
+    /// This run saved the snapshot later runs restore.
+    SnapshotSaved { bytes: u64, save_ms: u64 },
+    /// Saving a snapshot failed; the run went on without one.
+    SnapshotFailed { why: String },
     /// The guest wrote more to its console than `console.log` keeps: this
     /// many bytes between its head and its tail were dropped.
     ConsoleCut { dropped_bytes: u64 },

@@ -32,6 +32,7 @@ pub mod payload;
 pub mod plan;
 pub mod qemu;
 pub mod scenario;
+pub mod snapshot;
 pub mod topology;
 pub mod trace;
 // Judging and reporting a run.

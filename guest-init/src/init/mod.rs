@@ -13,6 +13,7 @@ pub mod port;
 pub mod power;
 pub mod pty;
 pub mod reaper;
+pub mod receive;
 pub mod scenarios;
 pub mod scheduler;
 pub mod shell;

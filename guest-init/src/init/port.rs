@@ -47,11 +47,16 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn open(path: &Path) -> std::io::Result<Reporter> {
-        let file = OpenOptions::new().write(true).open(path)?;
-        Ok(Reporter {
+    /// Opens the port for both directions (a virtio port opens once) and
+    /// returns the reporter and the reading side (the host's run arrives
+    /// on it).
+    pub fn open(path: &Path) -> std::io::Result<(Reporter, File)> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let reader = file.try_clone()?;
+        let rep = Reporter {
             inner: Arc::new(Mutex::new(Some(Encoder::new(file)))),
-        })
+        };
+        Ok((rep, reader))
     }
 
     /// A reporter with no port: everything goes to the console.
@@ -150,7 +155,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("port");
         std::fs::write(&path, "").unwrap();
-        let rep = Reporter::open(&path).unwrap();
+        let (rep, _reader) = Reporter::open(&path).unwrap();
         let msg = GuestMsg::Error {
             stage: Stage::Panic,
             message: "boom".into(),

@@ -4,12 +4,18 @@
 //! [`topology`], durations). No process, file or syscall code lives here, so
 //! the host decodes the guest's stream without linking the guest's engine.
 //!
-//! Direction and sequence:
-//! 1. Host -> guest, once, before boot: a [`RunConfig`] as JSON at
-//!    [`RUN_CONFIG_PATH`] inside the initramfs.
-//! 2. Guest -> host, streamed over the virtio-serial port named [`PORT_NAME`]:
-//!    newline-delimited JSON, one [`GuestMsg`] per line. The guest sends
-//!    `Hello` first, then `Topology`, `Phase`, scheduler, kernel-log,
+//! Direction and sequence, all over the virtio-serial port named
+//! [`PORT_NAME`]:
+//! 1. Guest -> host: `AwaitingRun`, repeated every
+//!    [`AWAIT_RUN_INTERVAL_MS`] until the run arrives. The guest has booted
+//!    (or been restored from a snapshot taken at this very point: see
+//!    [`HostMsg`]) and has mounted its filesystems, nothing more.
+//! 2. Host -> guest, once: a [`HostMsg::Run`] line, then its archive (a
+//!    newc cpio: the [`RunConfig`] as JSON at [`RUN_CONFIG_PATH`], the
+//!    scheduler and its libraries, included files), which the guest
+//!    unpacks into its root.
+//! 3. Guest -> host, newline-delimited JSON, one [`GuestMsg`] per line:
+//!    `Hello`, then `Topology`, `Phase`, scheduler, kernel-log,
 //!    worker-report and error messages as they happen, and `Done` last,
 //!    right before it powers off. A stream without `Done` means the guest
 //!    died or hung.
@@ -21,6 +27,7 @@
 pub mod codec;
 pub mod duration;
 mod fault;
+mod host;
 mod message;
 mod run_config;
 pub mod scenario;
@@ -31,18 +38,20 @@ pub mod workload;
 
 pub use duration::{parse_duration, Millis};
 pub use fault::*;
+pub use host::*;
 pub use message::*;
 pub use run_config::*;
 pub use trace::*;
 
-/// Bumped on any incompatible change to [`GuestMsg`] or [`RunConfig`].
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Bumped on any incompatible change to [`GuestMsg`], [`HostMsg`] or
+/// [`RunConfig`].
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Name of the virtio-serial port carrying [`GuestMsg`]s. The guest finds it
 /// under `/sys/class/virtio-ports/*/name`, so port numbering does not matter.
 pub const PORT_NAME: &str = "org.ktstr-vm.results";
 
-/// Where the host puts the [`RunConfig`] inside the initramfs.
+/// Where the host puts the [`RunConfig`] inside the run archive.
 pub const RUN_CONFIG_PATH: &str = "/ktstr-vm/run.json";
 
 /// Longest line the host accepts; longer lines are a protocol error.

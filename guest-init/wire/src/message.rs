@@ -10,7 +10,10 @@ use crate::workload::WorkerReport;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum GuestMsg {
-    /// First message: who is talking and what kernel it runs on.
+    /// The guest is up and waits for its run (see [`crate::HostMsg`]);
+    /// repeated until the run arrives.
+    AwaitingRun { protocol: u32, uptime_ms: u64 },
+    /// First message of the run: who is talking and what kernel it runs on.
     Hello {
         protocol: u32,
         /// `uname -r` of the guest kernel.

@@ -1,6 +1,7 @@
 //! Finding and removing what the kernel cache should not keep: damaged
 //! entries, leftovers of interrupted builds, extractions, git exports and
-//! downloads, and (with `--keep N`) entries older than the N newest.
+//! downloads, and (with `--keep N`) entries older than the N newest. The
+//! VM snapshots of kernels that are gone go with them (`--snapshots`: all).
 //!
 //! [`scan`] only reads. [`clean`] first takes the cache lock exclusively
 //! ([`Store::exclusive`]): every build and download holds it shared, so
@@ -14,6 +15,7 @@ use super::download::downloads_dir;
 use super::lock::LockError;
 use super::store::{Entry, Store, StoreError};
 use crate::cache_dir::CacheDir;
+use crate::snapshot::{Snapshot, SnapshotStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanError {
@@ -50,6 +52,8 @@ pub struct Scan {
     pub damaged: Vec<Damaged>,
     /// Temporaries of interrupted work (staging dirs, partial downloads).
     pub leftovers: Vec<PathBuf>,
+    /// Saved VMs, newest first (each names its kernel's key, if cached).
+    pub snapshots: Vec<Snapshot>,
 }
 
 /// Reads the cache without changing it.
@@ -57,6 +61,7 @@ pub fn scan(cache: &CacheDir) -> Result<Scan, CleanError> {
     let store = Store::new(cache);
     let mut out = Scan {
         entries: store.list()?,
+        snapshots: SnapshotStore::new(cache.root()).list(),
         ..Scan::default()
     };
     for (path, name) in children(store.root())? {
@@ -106,17 +111,29 @@ pub struct Cleaned {
     pub leftovers: Vec<PathBuf>,
     /// Entries beyond `--keep`.
     pub old: Vec<Entry>,
+    /// Snapshots removed: of kernels no longer cached, damaged ones, and
+    /// with `--snapshots` all of them.
+    pub snapshots: usize,
 }
 
 /// Removes damaged entries and leftovers, and with `keep` every entry but
-/// the `keep` most recently built. Waits for running builds first.
-pub fn clean(cache: &CacheDir, keep: Option<usize>) -> Result<Cleaned, CleanError> {
+/// the `keep` most recently built, and the snapshots of kernels that are
+/// gone (with `all_snapshots`, every snapshot). Waits for running builds.
+pub fn clean(
+    cache: &CacheDir,
+    keep: Option<usize>,
+    all_snapshots: bool,
+) -> Result<Cleaned, CleanError> {
     let store = Store::new(cache);
     let _only_us = store.exclusive()?;
     let scan = scan(cache)?;
-    let old: Vec<Entry> = match keep {
-        Some(n) => scan.entries.into_iter().skip(n).collect(),
-        None => Vec::new(),
+    let (kept, old): (Vec<Entry>, Vec<Entry>) = match keep {
+        Some(n) => {
+            let mut entries = scan.entries;
+            let old = entries.split_off(n.min(entries.len()));
+            (entries, old)
+        }
+        None => (scan.entries, Vec::new()),
     };
     let doomed = scan
         .damaged
@@ -127,10 +144,18 @@ pub fn clean(cache: &CacheDir, keep: Option<usize>) -> Result<Cleaned, CleanErro
     for path in doomed {
         remove(&path)?;
     }
+    let snapshots = SnapshotStore::new(cache.root());
+    let snapshots = if all_snapshots {
+        snapshots.remove_all()
+    } else {
+        let keys: Vec<String> = kept.iter().map(|e| e.meta.key.clone()).collect();
+        snapshots.prune(&keys)
+    };
     Ok(Cleaned {
         damaged: scan.damaged,
         leftovers: scan.leftovers,
         old,
+        snapshots,
     })
 }
 

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::kernel::test_support::fake_entry;
+use crate::snapshot::SnapshotStore;
 
 fn names(paths: impl IntoIterator<Item = PathBuf>) -> Vec<String> {
     let mut v: Vec<String> = paths
@@ -82,7 +83,7 @@ fn scan_flags_every_damage_and_leftover() {
 #[test]
 fn clean_removes_damage_and_leftovers_and_keeps_the_rest() {
     let (_d, cache) = damaged_cache();
-    let done = clean(&cache, None).unwrap();
+    let done = clean(&cache, None, false).unwrap();
     assert_eq!(done.damaged.len(), 5);
     assert_eq!(done.leftovers.len(), 4);
     assert!(done.old.is_empty());
@@ -102,7 +103,7 @@ fn clean_removes_damage_and_leftovers_and_keeps_the_rest() {
 #[test]
 fn keep_n_removes_all_but_the_newest() {
     let (_d, cache) = damaged_cache();
-    let done = clean(&cache, Some(1)).unwrap();
+    let done = clean(&cache, Some(1), false).unwrap();
     let old: Vec<&str> = done.old.iter().map(|e| e.meta.key.as_str()).collect();
     assert_eq!(old, ["good-old"]);
     let left: Vec<String> = scan(&cache)
@@ -114,12 +115,63 @@ fn keep_n_removes_all_but_the_newest() {
     assert_eq!(left, ["good-new"]);
 }
 
+/// A whole snapshot of the kernel cached under `kernel_key`.
+fn snapshot_of(cache: &CacheDir, key: &str, kernel_key: &str, vcpus: u32) {
+    let store = SnapshotStore::new(cache.root());
+    let saving = store.begin(key).unwrap().unwrap();
+    std::fs::write(saving.state_path(), vec![0u8; 4096]).unwrap();
+    let meta = crate::snapshot::Meta {
+        format: crate::snapshot::FORMAT.into(),
+        key: key.into(),
+        kernel_key: Some(kernel_key.into()),
+        kernel_image: "/nonexistent/bzImage".into(),
+        vcpus,
+        memory_mib: 1024,
+        accel: "tcg".into(),
+        qemu_version: "QEMU emulator version 7.2".into(),
+        bytes: 0,
+        save_ms: 1,
+        created: 0,
+    };
+    store.commit(saving, meta).unwrap();
+}
+
+#[test]
+fn snapshots_are_listed_with_their_kernel_and_go_with_it() {
+    let (_d, cache) = damaged_cache();
+    snapshot_of(&cache, "snap-old", "good-old", 2);
+    snapshot_of(&cache, "snap-new-2", "good-new", 2);
+    snapshot_of(&cache, "snap-new-8", "good-new", 8);
+    let s = scan(&cache).unwrap();
+    let table = crate::kernel::listing::table(&s);
+    assert!(table.contains("2 (2,8 vCPUs)"), "{table}");
+    assert!(table.contains("snapshots: 3"), "{table}");
+    let json = crate::kernel::listing::json(&s);
+    let new = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "good-new")
+        .unwrap();
+    assert_eq!(new["snapshots"].as_array().unwrap().len(), 2);
+
+    let done = clean(&cache, Some(1), false).unwrap();
+    assert_eq!(
+        done.snapshots, 1,
+        "the removed kernel's snapshot goes with it"
+    );
+    let store = SnapshotStore::new(cache.root());
+    assert!(store.get("snap-old").is_none() && store.get("snap-new-8").is_some());
+    assert_eq!(clean(&cache, None, true).unwrap().snapshots, 2);
+    assert!(store.list().is_empty());
+}
+
 #[test]
 fn clean_waits_for_a_running_build() {
     let (_d, cache) = damaged_cache();
     let build = Store::new(&cache).in_use().unwrap();
     let c = cache.clone();
-    let cleaner = std::thread::spawn(move || clean(&c, None).unwrap());
+    let cleaner = std::thread::spawn(move || clean(&c, None, false).unwrap());
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         !cleaner.is_finished(),

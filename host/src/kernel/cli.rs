@@ -56,7 +56,7 @@ pub enum KernelCmd {
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },
-    /// List cached kernels, newest first, and flag damaged entries.
+    /// List cached kernels, newest first, with their VM snapshots, and flag damaged entries.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -64,11 +64,15 @@ pub enum KernelCmd {
     },
     /// Print a kernel image path (any --kernel form), or the newest.
     Path { kernel: Option<String> },
-    /// Remove damaged entries and leftovers of interrupted builds and downloads.
+    /// Remove damaged entries, leftovers of interrupted builds and downloads, and orphaned snapshots.
     Clean {
         /// Also remove all but the N most recently built kernels.
         #[arg(long, value_name = "N")]
         keep: Option<usize>,
+        /// Also remove every VM snapshot (the next run of each machine
+        /// boots cold and saves a new one).
+        #[arg(long)]
+        snapshots: bool,
     },
 }
 
@@ -132,8 +136,8 @@ pub fn run(cmd: KernelCmd, cache: &CacheDir) -> Result<()> {
             let k = resolve_kernel(kernel.as_deref(), cache)?;
             println!("{}", k.image.display());
         }
-        KernelCmd::Clean { keep } => {
-            let done = clean::clean(cache, keep)?;
+        KernelCmd::Clean { keep, snapshots } => {
+            let done = clean::clean(cache, keep, snapshots)?;
             print!("{}", listing::cleaned(&done));
         }
     }
@@ -244,7 +248,17 @@ mod tests {
         ));
         assert!(matches!(
             parse(&["clean", "--keep", "2"]).unwrap(),
-            KernelCmd::Clean { keep: Some(2) }
+            KernelCmd::Clean {
+                keep: Some(2),
+                snapshots: false
+            }
+        ));
+        assert!(matches!(
+            parse(&["clean", "--snapshots"]).unwrap(),
+            KernelCmd::Clean {
+                keep: None,
+                snapshots: true
+            }
         ));
     }
 

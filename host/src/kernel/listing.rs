@@ -1,21 +1,25 @@
 //! What `kernel list` and `kernel clean` print: a table (or JSON) of the
-//! cached kernels with their variant, and the damaged entries and
-//! leftovers flagged below it.
+//! cached kernels with their variant and VM snapshots, and the damaged
+//! entries and leftovers flagged below it.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::clean::{Cleaned, Scan};
 use super::key::SHORT_KEY_LEN;
 use super::store::Entry;
+use crate::snapshot::Snapshot;
 
-/// `kernel list --json`: one object per entry (its meta plus paths and
-/// `"damaged": null`), then one per damaged entry (`dir` and `damaged`,
-/// the reason).
+/// `kernel list --json`: one object per entry (its meta plus paths,
+/// its `snapshots` and `"damaged": null`), then one per damaged entry
+/// (`dir` and `damaged`, the reason).
 pub fn json(scan: &Scan) -> serde_json::Value {
     let good = scan.entries.iter().map(|e| {
         let mut v = serde_json::to_value(&e.meta).expect("Meta serializes");
         v["dir"] = e.dir.display().to_string().into();
         v["image"] = e.image().display().to_string().into();
+        v["snapshots"] = of_kernel(&scan.snapshots, &e.meta.key)
+            .map(|s| serde_json::to_value(&s.meta).expect("snapshot meta serializes"))
+            .collect();
         v["damaged"] = serde_json::Value::Null;
         v
     });
@@ -32,7 +36,30 @@ pub fn json(scan: &Scan) -> serde_json::Value {
 /// The `kernel list` table, then a line per damaged entry and a count of
 /// leftovers, each saying that `kernel clean` removes them.
 pub fn table(scan: &Scan) -> String {
-    let mut out = entries_table(&scan.entries);
+    let mut out = entries_table(&scan.entries, &scan.snapshots);
+    let others = scan
+        .snapshots
+        .iter()
+        .filter(|s| {
+            s.meta
+                .kernel_key
+                .as_ref()
+                .is_none_or(|k| !scan.entries.iter().any(|e| &e.meta.key == k))
+        })
+        .count();
+    if others > 0 {
+        out.push_str(&format!(
+            "{others} snapshot(s) of kernels from outside the cache\n"
+        ));
+    }
+    if !scan.snapshots.is_empty() {
+        let bytes: u64 = scan.snapshots.iter().map(|s| s.meta.bytes).sum();
+        out.push_str(&format!(
+            "snapshots: {} ({}); `kernel clean --snapshots` removes them all\n",
+            scan.snapshots.len(),
+            human_size(bytes)
+        ));
+    }
     for d in &scan.damaged {
         out.push_str(&format!("DAMAGED  {}: {}\n", d.dir.display(), d.reason));
     }
@@ -48,7 +75,27 @@ pub fn table(scan: &Scan) -> String {
     out
 }
 
-fn entries_table(entries: &[Entry]) -> String {
+/// The snapshots of the kernel cached under `key`.
+fn of_kernel<'a>(snapshots: &'a [Snapshot], key: &'a str) -> impl Iterator<Item = &'a Snapshot> {
+    snapshots
+        .iter()
+        .filter(move |s| s.meta.kernel_key.as_deref() == Some(key))
+}
+
+/// "2: 2,8 vCPUs", or "-" without snapshots.
+fn snapshot_cell(snapshots: &[Snapshot], key: &str) -> String {
+    let mut vcpus: Vec<u32> = of_kernel(snapshots, key).map(|s| s.meta.vcpus).collect();
+    if vcpus.is_empty() {
+        return "-".into();
+    }
+    let n = vcpus.len();
+    vcpus.sort_unstable();
+    vcpus.dedup();
+    let list: Vec<String> = vcpus.iter().map(u32::to_string).collect();
+    format!("{n} ({} vCPUs)", list.join(","))
+}
+
+fn entries_table(entries: &[Entry], snapshots: &[Snapshot]) -> String {
     if entries.is_empty() {
         return String::new();
     }
@@ -60,6 +107,7 @@ fn entries_table(entries: &[Entry]) -> String {
         "SCHEDULERS",
         "SIZE",
         "BUILT",
+        "SNAPSHOTS",
     ];
     let mut rows = vec![header.map(String::from)];
     for e in entries {
@@ -78,6 +126,7 @@ fn entries_table(entries: &[Entry]) -> String {
             scheds.join(","),
             human_size(m.image_size),
             built.to_string(),
+            snapshot_cell(snapshots, &m.key),
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -118,11 +167,12 @@ pub fn cleaned(c: &Cleaned) -> String {
         ));
     }
     out.push_str(&format!(
-        "kernel clean: {} damaged, {} leftover(s), {} old entr{} removed\n",
+        "kernel clean: {} damaged, {} leftover(s), {} old entr{}, {} snapshot(s) removed\n",
         c.damaged.len(),
         c.leftovers.len(),
         c.old.len(),
-        if c.old.len() == 1 { "y" } else { "ies" }
+        if c.old.len() == 1 { "y" } else { "ies" },
+        c.snapshots
     ));
     out
 }
@@ -168,7 +218,8 @@ mod tests {
                 "simple",
                 "0.0",
                 "MB",
-                "1970-01-01T00:00:00Z"
+                "1970-01-01T00:00:00Z",
+                "-"
             ]
         );
         assert!(

@@ -106,6 +106,9 @@ pub struct MatrixArgs {
     /// Extra kernel command-line parameters
     #[arg(long, value_name = "PARAMS")]
     pub append: Option<String>,
+    /// Boot every cell's kernel even when a saved snapshot could be restored
+    #[arg(long)]
+    pub cold_boot: bool,
     #[command(flatten)]
     pub trace: crate::trace::TraceOpts,
     /// Also write each cell's report.html, and index.html linking them all
@@ -191,6 +194,7 @@ impl MatrixArgs {
                 faults: Vec::new(),
                 payloads: Vec::new(),
                 trace: self.trace.config(),
+                cold_boot: self.cold_boot,
             },
         })
     }

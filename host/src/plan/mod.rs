@@ -63,6 +63,8 @@ pub struct RunRequest {
     pub payloads: Vec<PayloadSpec>,
     /// Record scheduling events (`--trace`).
     pub trace: Option<ktstr_wire::TraceConfig>,
+    /// Always boot; never restore or save a snapshot (`--cold-boot`).
+    pub cold_boot: bool,
 }
 
 /// Why a run cannot start. Each names its exit code in [`ExitClass`].
@@ -146,6 +148,7 @@ pub struct RunPlan {
     scenarios: Vec<ScenarioPlan>,
     workload_limits: Option<Limits>,
     trace: Option<ktstr_wire::TraceConfig>,
+    cold_boot: bool,
 }
 
 impl RunPlan {
@@ -243,6 +246,7 @@ impl RunPlan {
             scenarios,
             workload_limits,
             trace: req.trace,
+            cold_boot: req.cold_boot,
         })
     }
 
@@ -299,6 +303,10 @@ impl RunPlan {
     /// without scenarios): the defaults for the accelerator, then `--assert`.
     pub fn workload_limits(&self) -> Option<&Limits> {
         self.workload_limits.as_ref()
+    }
+    /// Boot even when a snapshot could be restored (`--cold-boot`).
+    pub fn cold_boot(&self) -> bool {
+        self.cold_boot
     }
     /// Scheduling events to record (`--trace`), if any.
     pub fn trace(&self) -> Option<&ktstr_wire::TraceConfig> {

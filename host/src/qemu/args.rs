@@ -23,6 +23,10 @@ pub struct QemuConfig {
     pub results_socket: PathBuf,
     /// Unix socket for the trace port (`--trace`), if tracing.
     pub trace_socket: Option<PathBuf>,
+    /// QMP control socket QEMU listens on (snapshots).
+    pub qmp_socket: PathBuf,
+    /// Restore the VM from this saved state instead of booting it.
+    pub incoming: Option<PathBuf>,
 }
 
 fn os(items: &[&str]) -> Vec<OsString> {
@@ -138,13 +142,19 @@ pub fn virtio_serial_args(socket: &Path) -> Vec<OsString> {
 }
 
 /// The trace port (`--trace`): raw ring-buffer pages from the guest on a
-/// port of their own, so bulk binary data never delays the results.
+/// port of their own, so bulk binary data never delays the results. The
+/// port is always there (a VM's devices must not depend on the run, or a
+/// snapshot of it could not serve every run); without tracing its backend
+/// is `null`.
 pub fn trace_port_args(socket: Option<&Path>) -> Vec<OsString> {
-    let Some(socket) = socket else {
-        return Vec::new();
+    let chardev = match socket {
+        Some(socket) => {
+            let mut c = OsString::from("socket,id=trace,path=");
+            c.push(escape_commas(socket));
+            c
+        }
+        None => OsString::from("null,id=trace"),
     };
-    let mut chardev = OsString::from("socket,id=trace,path=");
-    chardev.push(escape_commas(socket));
     vec![
         "-chardev".into(),
         chardev,
@@ -172,6 +182,22 @@ fn escape_commas(path: &Path) -> OsString {
 }
 
 /// The whole argument list.
+/// The QMP control socket (saving a snapshot, watching a restore).
+pub fn qmp_args(socket: &Path) -> Vec<OsString> {
+    let mut arg = OsString::from("unix:");
+    arg.push(escape_commas(socket));
+    arg.push(",server=on,wait=off");
+    vec!["-qmp".into(), arg]
+}
+
+/// `-incoming` to restore from a saved state file instead of booting.
+pub fn incoming_args(state: Option<&Path>) -> Vec<OsString> {
+    match state {
+        Some(path) => vec!["-incoming".into(), super::qmp::incoming_uri(path).into()],
+        None => Vec::new(),
+    }
+}
+
 pub fn build(cfg: &QemuConfig) -> Vec<OsString> {
     [
         base_args(),
@@ -182,6 +208,8 @@ pub fn build(cfg: &QemuConfig) -> Vec<OsString> {
         console_args(&cfg.console),
         virtio_serial_args(&cfg.results_socket),
         trace_port_args(cfg.trace_socket.as_deref()),
+        qmp_args(&cfg.qmp_socket),
+        incoming_args(cfg.incoming.as_deref()),
     ]
     .concat()
 }
@@ -220,8 +248,13 @@ mod tests {
     }
 
     #[test]
-    fn trace_port_only_when_tracing() {
-        assert!(trace_port_args(None).is_empty());
+    fn the_trace_port_is_always_there_with_a_null_backend_untraced() {
+        let t = strs(trace_port_args(None));
+        assert_eq!(t[1], "null,id=trace");
+        assert_eq!(
+            t[3],
+            "virtserialport,bus=vser0.0,chardev=trace,name=org.ktstr-vm.trace"
+        );
         let t = strs(trace_port_args(Some(Path::new("/t/trace.sock"))));
         assert_eq!(t[1], "socket,id=trace,path=/t/trace.sock");
         assert_eq!(
@@ -241,10 +274,66 @@ mod tests {
             console: Console::Socket("/c".into()),
             results_socket: "/s".into(),
             trace_socket: None,
+            qmp_socket: "/q".into(),
+            incoming: None,
         };
         let args = strs(build(&cfg));
         let i = args.iter().position(|a| a == "-append").unwrap();
         assert_eq!(args[i + 1], "console=ttyS0 panic=-1");
         assert!(args.windows(2).any(|w| w == ["-smp", "2"]));
+        assert!(args
+            .windows(2)
+            .any(|w| w == ["-qmp", "unix:/q,server=on,wait=off"]));
+        assert!(!args.contains(&"-incoming".to_string()));
+    }
+
+    /// Restoring differs from booting only by `-incoming` and the sockets
+    /// (chardev backends are not part of the saved state): the machine,
+    /// CPU model and devices must be the same, under both accelerators.
+    #[test]
+    fn a_restore_has_the_boots_machine_plus_incoming() {
+        for accel in [Accel::Tcg, Accel::Kvm] {
+            let boot = QemuConfig {
+                accel,
+                topology: vec!["-smp".into(), "4".into()],
+                kernel: "/k".into(),
+                initrd: "/i".into(),
+                cmdline: "c".into(),
+                console: Console::Socket("/run1/con".into()),
+                results_socket: "/run1/res".into(),
+                trace_socket: None,
+                qmp_socket: "/run1/qmp".into(),
+                incoming: None,
+            };
+            let restore = QemuConfig {
+                console: Console::Socket("/run2/con".into()),
+                results_socket: "/run2/res".into(),
+                trace_socket: Some("/run2/trace".into()),
+                qmp_socket: "/run2/qmp".into(),
+                incoming: Some("/cache/snap/state".into()),
+                ..boot.clone()
+            };
+            let (a, b) = (strs(build(&boot)), strs(build(&restore)));
+            // Backends (chardevs, the QMP socket) may differ; the rest may not.
+            let shape = |v: &[String]| -> Vec<String> {
+                let mut out = Vec::new();
+                let mut it = v.iter();
+                while let Some(x) = it.next() {
+                    if x == "-chardev" || x == "-qmp" {
+                        it.next();
+                    } else {
+                        out.push(x.clone());
+                    }
+                }
+                out
+            };
+            let mut b_shape = shape(&b);
+            let i = b_shape.iter().position(|x| x == "-incoming").unwrap();
+            assert_eq!(b_shape[i + 1], "exec:cat /cache/snap/state");
+            b_shape.drain(i..i + 2);
+            assert_eq!(shape(&a), b_shape, "{accel:?}");
+            let machine = strs(machine_args(accel));
+            assert!(a.windows(machine.len()).any(|w| w == machine.as_slice()));
+        }
     }
 }

@@ -26,8 +26,14 @@ fn phase_name(p: Phase) -> &'static str {
     }
 }
 
-/// The points in order of arrival.
+/// The points in order of arrival. The guest's first `AwaitingRun` (its
+/// init is up and waits for the run) is "booted" after a cold boot and
+/// "restored" after a restore: everything before it is the snapshot's.
 pub fn timeline(events: &[TimedEvent]) -> Vec<TimelineEntry> {
+    let restored = events
+        .iter()
+        .any(|e| matches!(e.event, Event::Restored { .. }));
+    let handover = if restored { "restored" } else { "booted" };
     let entry = |point: &str, host_ms, guest_ms| TimelineEntry {
         point: point.to_string(),
         host_ms,
@@ -40,6 +46,9 @@ pub fn timeline(events: &[TimedEvent]) -> Vec<TimelineEntry> {
             Event::Guest { msg } => match msg {
                 GuestMsg::Phase { phase, uptime_ms } => {
                     Some(entry(phase_name(*phase), ev.host_ms, Some(*uptime_ms)))
+                }
+                GuestMsg::AwaitingRun { uptime_ms, .. } => {
+                    Some(entry(handover, ev.host_ms, Some(*uptime_ms)))
                 }
                 GuestMsg::Done { uptime_ms } => {
                     Some(entry("powering_off", ev.host_ms, Some(*uptime_ms)))

@@ -6,15 +6,18 @@ use std::path::Path;
 
 use ktstr_wire::{GuestMsg, RunConfig, SchedulerConfig, Stream, PROTOCOL_VERSION};
 
-use super::runner::{self, RunError};
+use super::runner::{self, BootError, RunError, Start};
+use super::start;
 use crate::artifacts::{self, Artifacts, ArtifactsError};
 use crate::cache_dir::CacheDir;
 use crate::events::{Event, TimedEvent};
 use crate::exit::{ExitClass, ExitCode};
-use crate::guest_image::{self, GuestImageError};
+use crate::guest_image::{self, GuestImage, GuestImageError};
 use crate::plan::RunPlan;
+use crate::qemu::process::qemu_binary;
 use crate::report::RunResult;
 use crate::scratch::Scratch;
+use crate::snapshot::SnapshotStore;
 use crate::verdict::{judge, JudgeInput};
 
 /// Most bytes of console or QEMU log read back for the verdict.
@@ -113,6 +116,63 @@ pub fn run_config(plan: &RunPlan) -> RunConfig {
     }
 }
 
+/// Boots (or restores) and runs; a restore that fails boots cold instead,
+/// with one line saying why, and drops the snapshot that failed (the
+/// cold boot saves a new one).
+#[allow(clippy::too_many_arguments)]
+fn boot_with_fallback(
+    plan: &RunPlan,
+    image: &GuestImage,
+    arts: &Artifacts,
+    cache: &CacheDir,
+    start: Start,
+    store: &SnapshotStore,
+    qemu: &std::path::Path,
+    opts: &RunOptions,
+    progress: &Progress,
+) -> Result<Vec<TimedEvent>, ExecuteError> {
+    let mut start = start;
+    loop {
+        let scratch = Scratch::new(cache.root()).map_err(|source| ExecuteError::Write {
+            path: crate::scratch::root(cache.root()).display().to_string(),
+            source,
+        })?;
+        let restoring = matches!(start, Start::Restore { .. });
+        let outcome = runner::boot(
+            plan,
+            &image.initrd,
+            &image.archive,
+            arts,
+            scratch.path(),
+            start,
+            &mut |ev: &TimedEvent| {
+                if let Some(hook) = &opts.on_event {
+                    (hook.0)(ev);
+                }
+                progress.show(ev)
+            },
+        );
+        match outcome {
+            Ok(events) => return Ok(events),
+            Err(BootError::Run(e)) => return Err(e.into()),
+            Err(BootError::RestoreFailed(why)) if restoring => {
+                progress.always(&format!(
+                    "the snapshot could not be restored ({why}); booting cold instead"
+                ));
+                let key = start::key(plan, image, qemu).ok();
+                if let Some(k) = &key {
+                    let _ = store.remove(k);
+                }
+                let save = key.and_then(|k| start::save_job(plan, store, &k, qemu));
+                start = Start::Cold { save };
+            }
+            Err(BootError::RestoreFailed(why)) => {
+                unreachable!("a cold boot has no restore to fail: {why}")
+            }
+        }
+    }
+}
+
 /// Runs the plan to a verdict.
 pub fn execute(
     plan: &RunPlan,
@@ -139,25 +199,18 @@ pub fn execute(
         plan,
         &config,
         &cache.initramfs(),
-        &arts.path(artifacts::INITRAMFS),
+        &arts.path(artifacts::RUN_ARCHIVE),
     )?;
     let progress = Progress { quiet: opts.quiet };
-    progress.start(plan, image.base_reused);
-    let scratch = Scratch::new(cache.root()).map_err(|source| ExecuteError::Write {
-        path: crate::scratch::root(cache.root()).display().to_string(),
-        source,
-    })?;
-    let events = runner::boot(
-        plan,
-        &image.path,
-        &arts,
-        scratch.path(),
-        &mut |ev: &TimedEvent| {
-            if let Some(hook) = &opts.on_event {
-                (hook.0)(ev);
-            }
-            progress.show(ev)
-        },
+    let qemu = qemu_binary().map_err(RunError::from)?;
+    let store = SnapshotStore::new(cache.root());
+    let (start, note) = start::choose(plan, &image, &store, &qemu, plan.cold_boot());
+    progress.start(plan, &start);
+    if let Some(note) = note {
+        progress.always(&note);
+    }
+    let events = boot_with_fallback(
+        plan, &image, &arts, cache, start, &store, &qemu, &opts, &progress,
     )?;
 
     let console = read_capped(&arts.path(artifacts::CONSOLE_LOG));
@@ -286,19 +339,28 @@ impl Progress {
         }
     }
 
-    fn start(&self, plan: &RunPlan, cached: bool) {
+    /// A line even in quiet mode: the run changed course.
+    fn always(&self, text: &str) {
+        let _ = writeln!(std::io::stderr(), "ktstr-vm: {text}");
+    }
+
+    fn start(&self, plan: &RunPlan, start: &Start) {
         let sched = plan
             .scheduler()
             .map_or("EEVDF (no --scheduler)".to_string(), |s| {
                 format!("{} ({:?}: {})", s.name, s.source, s.host_path.display())
             });
+        let how = match start {
+            Start::Restore { .. } => "restoring the snapshot of",
+            Start::Cold { save: Some(_) } => "booting (and saving a snapshot of)",
+            Start::Cold { save: None } => "booting",
+        };
         self.line(&format!(
-            "booting {} with {sched}, {} vCPUs, accel {} ({}){}",
+            "{how} {} with {sched}, {} vCPUs, accel {} ({})",
             plan.kernel().image.display(),
             plan.topology().vcpus(),
             plan.accel().accel,
             plan.accel().reason,
-            if cached { "" } else { ", initramfs base built" }
         ));
     }
 
@@ -366,6 +428,20 @@ impl Progress {
                 *limit_ms as f64 / 1000.0
             ),
             Event::Interrupted => "interrupted: killing QEMU".into(),
+            Event::Restored { after_ms, .. } => format!(
+                "restored from the snapshot: the guest answered {:.2}s after QEMU started",
+                *after_ms as f64 / 1000.0
+            ),
+            Event::SnapshotSaved { bytes, save_ms } => format!(
+                "saved a snapshot for later runs ({:.0} MB in {:.2}s)",
+                *bytes as f64 / 1e6,
+                *save_ms as f64 / 1000.0
+            ),
+            Event::SnapshotFailed { why } => {
+                // Shown even when quiet: every later run will boot cold too.
+                self.always(&format!("[{at:>6.2}s] no snapshot saved: {why}"));
+                return;
+            }
             Event::ConsoleCut { dropped_bytes } => format!(
                 "the guest flooded its console: {dropped_bytes} bytes dropped from the middle of console.log"
             ),

@@ -3,8 +3,10 @@
 
 pub mod console;
 pub mod execute;
+pub mod handshake;
 pub mod interrupt;
 pub mod live;
 pub mod repeat;
 pub mod runner;
 pub mod sanitize;
+pub mod start;

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use ktstr_wire::codec::Decoder;
 use ktstr_wire::GuestMsg;
 
 use super::console::ConsoleCapture;
+use super::handshake::{Handshake, SaveJob, Seen, RESTORE_ANSWER};
 use super::interrupt;
 use super::sanitize::sanitize;
 use crate::artifacts::{self, Artifacts};
@@ -24,6 +25,7 @@ use crate::events::{Event, TimedEvent};
 use crate::plan::RunPlan;
 use crate::qemu::args::{self, Console, QemuConfig};
 use crate::qemu::process::{qemu_binary, Qemu, QemuError};
+use crate::qemu::qmp::Qmp;
 
 /// How often the loop looks at QEMU, the deadline and Ctrl-C.
 const TICK: Duration = Duration::from_millis(20);
@@ -72,15 +74,37 @@ impl<F: FnMut(&TimedEvent)> Observer for F {
     }
 }
 
-/// Boots the prepared initramfs and collects events until QEMU is gone.
+/// How the VM starts.
+#[derive(Debug)]
+pub enum Start {
+    /// Boot the kernel; when `save` is set, leave a snapshot at the handover.
+    Cold { save: Option<Box<SaveJob>> },
+    /// Restore the VM saved in `state`.
+    Restore { state: PathBuf },
+}
+
+/// Why a run ended before its verdict could be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The snapshot could not be restored; the caller boots cold instead.
+    #[error("restoring the snapshot: {0}")]
+    RestoreFailed(String),
+}
+
+/// Boots (or restores) the VM, hands the guest its run (`archive`), and
+/// collects events until QEMU is gone. `initrd` is the base initramfs;
 /// `scratch` is the run's private temporary directory (its sockets).
 pub fn boot(
     plan: &RunPlan,
     initrd: &Path,
+    archive: &Path,
     arts: &Artifacts,
     scratch: &Path,
+    start: Start,
     observer: &mut dyn Observer,
-) -> Result<Vec<TimedEvent>, RunError> {
+) -> Result<Vec<TimedEvent>, BootError> {
     let results_sock = scratch.join("results.sock");
     let listener = listen(&results_sock)?;
     // The console: the host reads it (capped), except in an interactive
@@ -104,6 +128,12 @@ pub fn boot(
             )?),
             None => None,
         };
+    let qmp_socket = scratch.join("qmp.sock");
+    let (incoming, save) = match start {
+        Start::Restore { state } => (Some(state), None),
+        Start::Cold { save } => (None, save),
+    };
+    let restoring = incoming.is_some();
     let cfg = QemuConfig {
         accel: plan.accel().accel,
         topology: plan.topology().qemu_args(),
@@ -113,8 +143,10 @@ pub fn boot(
         console,
         results_socket: results_sock.clone(),
         trace_socket: trace.as_ref().map(|t| t.path().to_path_buf()),
+        qmp_socket: qmp_socket.clone(),
+        incoming,
     };
-    let binary = qemu_binary()?;
+    let binary = qemu_binary().map_err(RunError::from)?;
     let argv = args::build(&cfg);
     write_cmdline(arts, &binary, &argv)?;
 
@@ -141,12 +173,24 @@ pub fn boot(
         &argv,
         &arts.path(artifacts::QEMU_LOG),
         plan.shell(),
-    )?;
+    )
+    .map_err(RunError::from)?;
     rec.push(Event::QemuStarted);
 
     match accept(&listener, &mut qemu, deadline) {
         Accept::Connected(stream) => {
             rec.push(Event::PortConnected);
+            let writer = stream.try_clone().map_err(|source| RunError::Socket {
+                path: results_sock.display().to_string(),
+                source,
+            })?;
+            if restoring {
+                if let Err(why) = resume(&qmp_socket, &mut qemu, &arts.path(artifacts::QEMU_LOG)) {
+                    let _ = qemu.kill();
+                    return Err(BootError::RestoreFailed(why));
+                }
+            }
+            let mut hs = Handshake::new(writer, archive, restoring, save, &qmp_socket);
             let raw = File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| {
                 RunError::Artifact {
                     path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
@@ -160,9 +204,12 @@ pub fn boot(
                 let limit = cfg.limit_bytes.saturating_add(crate::trace::HOST_SLACK);
                 t.accept(&arts.path(crate::trace::RAW_FILE), limit)
             });
-            event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout());
+            let ended = event_loop(&mut rec, &mut qemu, &rx, deadline, plan.timeout(), &mut hs);
             if let Some(t) = trace {
                 t.finish(DRAIN);
+            }
+            if let Err(why) = ended {
+                return Err(BootError::RestoreFailed(why));
             }
         }
         Accept::Ended(end) => finish_without_stream(&mut rec, &mut qemu, end, plan.timeout()),
@@ -176,6 +223,40 @@ pub fn boot(
         }
     }
     Ok(rec.events)
+}
+
+/// After a restore: waits until QEMU has loaded the state, then lets the
+/// guest run. A QEMU that refuses the state exits (its log says why) or
+/// never gets there.
+fn resume(qmp_socket: &Path, qemu: &mut Qemu, qemu_log: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + RESTORE_ANSWER;
+    let why = |qemu: &mut Qemu, e: String| {
+        // A refused stream ends QEMU right after the QMP error: give it a
+        // moment, so the reason is QEMU's own and not "connection reset".
+        let until = Instant::now() + Duration::from_secs(1);
+        while qemu.try_wait().is_none() && Instant::now() < until {
+            std::thread::sleep(TICK);
+        }
+        match qemu.try_wait() {
+            Some(exit) => {
+                let log = std::fs::read_to_string(qemu_log).unwrap_or_default();
+                let last = log.lines().rev().find(|l| !l.trim().is_empty());
+                format!(
+                    "QEMU ended ({exit:?}) loading it: {}",
+                    last.map_or(e, |l| l.trim().chars().take(300).collect())
+                )
+            }
+            None => e,
+        }
+    };
+    let mut q = match Qmp::connect(qmp_socket, deadline) {
+        Ok(q) => q,
+        Err(e) => return Err(why(qemu, e.to_string())),
+    };
+    if let Err(e) = q.wait_status(&["paused", "postmigrate", "running"], deadline) {
+        return Err(why(qemu, e.to_string()));
+    }
+    q.cont().map_err(|e| why(qemu, e.to_string()))
 }
 
 /// A listening, non-blocking unix socket at `path`.
@@ -259,13 +340,16 @@ enum Item {
     Protocol(String),
 }
 
+/// Runs until QEMU is gone; `Err` when a restore turned out to have
+/// failed (the guest never answered), which the caller retries cold.
 fn event_loop(
     rec: &mut Recorder,
     qemu: &mut Qemu,
     rx: &Receiver<Item>,
     deadline: Instant,
     limit: Duration,
-) {
+    hs: &mut Handshake,
+) -> Result<(), String> {
     let mut done_at: Option<Instant> = None;
     let mut stream_open = true;
     loop {
@@ -275,7 +359,16 @@ fn event_loop(
                 // meet the deadline, Ctrl-C and QEMU's exit below.
                 Ok(item) => {
                     let is_done = matches!(item, Item::Msg(GuestMsg::Done { .. }));
-                    rec.push(to_event(item));
+                    let seen = match &item {
+                        Item::Msg(m) => {
+                            let start = rec.start;
+                            hs.on_msg(m, start, &mut |e| rec.push(e))
+                        }
+                        Item::Protocol(_) => Seen::Record,
+                    };
+                    if seen == Seen::Record {
+                        rec.push(to_event(item));
+                    }
                     if is_done {
                         done_at = Some(Instant::now());
                     }
@@ -286,10 +379,24 @@ fn event_loop(
         } else {
             std::thread::sleep(TICK);
         }
+        if hs.refused() {
+            let _ = qemu.kill();
+        }
+        if hs.restore_overdue() {
+            let _ = qemu.kill();
+            return Err(format!(
+                "the restored guest did not answer within {RESTORE_ANSWER:?}"
+            ));
+        }
         if let Some(exit) = qemu.try_wait() {
+            if hs.restore_pending() {
+                return Err(format!(
+                    "QEMU ended ({exit:?}) before the restored guest answered"
+                ));
+            }
             drain(rec, rx);
             rec.push(Event::QemuExited { exit });
-            return;
+            return Ok(());
         }
         let end = if interrupt::requested() {
             Some(End::Interrupted)
@@ -303,7 +410,7 @@ fn event_loop(
         if let Some(end) = end {
             finish_without_stream(rec, qemu, end, limit);
             drain(rec, rx);
-            return;
+            return Ok(());
         }
     }
 }

@@ -39,7 +39,7 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
         out.push(Finding::new(
             Class::HarnessError,
             format!(
-                "the guest speaks protocol {v}, this ktstr-vm speaks {PROTOCOL_VERSION}: its initramfs or snapshot comes from another version (clear the cache with `rm -r ~/.cache/ktstr-vm/initramfs`)"
+                "the guest speaks protocol {v}, this ktstr-vm speaks {PROTOCOL_VERSION}: its initramfs or snapshot comes from another version (`ktstr-vm kernel clean --snapshots` drops the snapshots, `rm -r ~/.cache/ktstr-vm/initramfs` the built initramfs)"
             ),
             vec![],
         ));

@@ -69,7 +69,12 @@ pub(super) fn digest<'a>(input: &'a JudgeInput) -> Facts<'a> {
             Event::HostTimeout { limit_ms } => f.timeout_ms = Some(*limit_ms),
             Event::Interrupted => f.interrupted = true,
             Event::QemuExited { exit } => f.qemu_exit = Some(*exit),
-            Event::QemuStarted | Event::PortConnected | Event::ConsoleCut { .. } => {}
+            Event::QemuStarted
+            | Event::PortConnected
+            | Event::ConsoleCut { .. }
+            | Event::Restored { .. }
+            | Event::SnapshotSaved { .. }
+            | Event::SnapshotFailed { .. } => {}
         }
     }
     f
@@ -90,6 +95,9 @@ fn guest<'a>(f: &mut Facts<'a>, msg: &'a GuestMsg) {
             f.hello = Some((kernel_release, *sched_ext));
             f.guest_protocol = Some(*protocol);
         }
+        // The first thing a guest says: a guest of another protocol is
+        // not sent its run, so this may be all there is to go on.
+        GuestMsg::AwaitingRun { protocol, .. } => f.guest_protocol = Some(*protocol),
         GuestMsg::Topology(t) => f.topology = Some(t),
         GuestMsg::Phase { phase, uptime_ms } => {
             f.workload_started |= *phase == Phase::WorkloadStarted;
