@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds schedulers that fail to load, each a small edit of the kernel tree's
-# own scx_simple, for the end-to-end tests of load-failure diagnosis
-# (tests/e2e_load_failures.rs). Real libbpf, real clang, real verifier: only
-# the edit is ours.
+# Builds schedulers that fail to load or misbehave, each a small edit of the
+# kernel tree's own scx_simple, for the end-to-end tests of load-failure
+# diagnosis (tests/e2e_load_failures.rs) and of what only the runner can
+# catch (scx_gap, tests/e2e_misbehaving.rs). Real libbpf, real clang, real
+# verifier: only the edit is ours.
 #
 #   tests/bad-schedulers/build.sh KERNEL_TREE VMLINUX OUT_DIR
 #
@@ -38,7 +39,7 @@ fi
 # The variants: name, then what it breaks. Each edit must change the file,
 # so a tree whose scx_simple moved on fails here instead of building a
 # scheduler that loads.
-VARIANTS=(scx_bad_verifier scx_bad_oob scx_bad_kfunc scx_bad_ops scx_bad_btf scx_bad_map)
+VARIANTS=(scx_bad_verifier scx_bad_oob scx_bad_kfunc scx_bad_ops scx_bad_btf scx_bad_map scx_gap)
 
 mkdir -p "$out"
 exec 9>"$out/.lock"
@@ -96,6 +97,13 @@ edit scx_bad_btf 's/^\tp->scx.dsq_vtime = vtime_now;$/\tp->scx.dsq_vtime = vtime
 /^#include <scx\/common.bpf.h>$/a struct task_struct___other { u64 scx_budget; } __attribute__((preserve_access_index));'
 # A map the kernel refuses to create (an array with no entries).
 edit scx_bad_map 's/^\t__uint(max_entries, 2);\(.*\)$/\t__uint(max_entries, 0);\1/'
+# One worker held off the CPU for 6 s (see gap_jail.inc.c): it loads, stays
+# attached and never trips the watchdog.
+edit scx_gap "/^#define SHARED_DSQ 0\$/r $here/gap_jail.inc.c
+s/^\tif (is_idle) {\$/\tif (is_idle \&\& !jailed(p, bpf_ktime_get_ns())) {/
+/^\tstat_inc(1);\t\/\* count global queueing \*\/\$/a \\\\tif (jailed(p, bpf_ktime_get_ns())) {\\n\\t\\tscx_bpf_dispatch(p, JAIL_DSQ, SCX_SLICE_DFL, enq_flags);\\n\\t\\treturn;\\n\\t}
+s/^\tscx_bpf_consume(SHARED_DSQ);\$/\tif (bpf_ktime_get_ns() >= jail_until \&\& scx_bpf_consume(JAIL_DSQ))\n\t\treturn;\n\tscx_bpf_consume(SHARED_DSQ);/
+s/^\treturn scx_bpf_create_dsq(SHARED_DSQ, -1);\$/\tif (scx_bpf_create_dsq(JAIL_DSQ, -1))\n\t\treturn -1;\n\treturn scx_bpf_create_dsq(SHARED_DSQ, -1);/"
 
 for v in "${VARIANTS[@]}"; do
   sed "s/scx_simple/$v/g" "$scx/scx_simple.c" >"$scx/$v.c"

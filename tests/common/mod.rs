@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod bad_schedulers;
 pub mod http_server;
 
 use std::path::PathBuf;
