@@ -189,3 +189,74 @@ fn killing_a_matrix_kills_every_cell() {
         assert!(scratch_of(child.id()).is_empty());
     }
 }
+
+/// Live processes whose working directory is under `root`, with their
+/// command names: a kernel build's make and compilers run in its tree.
+fn processes_under(root: &Path) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if cwd.starts_with(root) {
+            out.push((pid, comm.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkill_mid_kernel_build_leaves_no_make_or_compiler() {
+    // A cache of its own: the build extracts Debian's tarball and compiles
+    // there (never into the suite's cache).
+    let cache = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let root = cache.path().canonicalize().unwrap();
+    let mut build = bin()
+        .args(["kernel", "build", "--cache-dir"])
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(900, "the kernel build to start compiling", || {
+        processes_under(&root)
+            .iter()
+            .any(|(_, comm)| comm == "cc1" || comm == "gcc")
+    });
+    kill(Pid::from_raw(build.id() as i32), Signal::SIGKILL).unwrap();
+    build.wait().unwrap();
+    wait_for(15, "make and the compilers to end with ktstr-vm", || {
+        processes_under(&root).is_empty()
+    });
+    // Nothing half-built is trusted: no entry, and `kernel clean` finds
+    // the staging left by the kill (if any) and removes it.
+    let list = bin()
+        .args(["kernel", "list", "--json", "--cache-dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let entries: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(entries.as_array().map(Vec::len), Some(0), "{entries:#}");
+    let clean = bin()
+        .args(["kernel", "clean", "--cache-dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(clean.status.code(), Some(0));
+    // Entries are `<key>/`, staging `.tmp-*/`; `.logs/` and `.locks/` are
+    // the store's own (a failed build's log is kept for the user).
+    let dirs: Vec<_> = std::fs::read_dir(root.join("kernels"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".logs" && n != ".locks")
+                .filter(|n| !n.starts_with('.') || n.starts_with(".tmp-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(dirs.is_empty(), "kernels/ keeps {dirs:?} after clean");
+}

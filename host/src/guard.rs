@@ -6,12 +6,21 @@
 //! child gets a process group of its own, and a tiny guardian process
 //! watches a pipe whose write end only ktstr-vm holds: when ktstr-vm ends
 //! (normally, or killed by any signal) the pipe closes and the guardian
-//! kills the whole group. The guardian runs only `read`, `kill` and
-//! `_exit` after the fork, so forking a multi-threaded process is safe.
+//! kills the whole group. The guardian runs only `read`, `kill`,
+//! `nanosleep` and `_exit` after the fork, so forking a multi-threaded
+//! process is safe.
+//!
+//! The group gets SIGTERM first and SIGKILL only if it is still there
+//! [`GRACE_MS`] later: `make` and the compilers delete the object they
+//! were writing on SIGTERM, so a killed kernel build leaves no truncated
+//! `.o` that the next, incremental build would trust.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+
+/// How long the group has between SIGTERM and SIGKILL.
+pub const GRACE_MS: i64 = 2000;
 
 /// A running child whose process group dies when this handle (or the
 /// whole ktstr-vm) goes away.
@@ -87,6 +96,17 @@ unsafe fn guardian_main(read_fd: i32, pgid: i32) -> ! {
                 break;
             }
         }
+        libc::kill(-pgid, libc::SIGTERM);
+        let step = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        let mut waited = 0;
+        // kill(.., 0) fails with ESRCH once no process of the group is left.
+        while waited < GRACE_MS && libc::kill(-pgid, 0) == 0 {
+            libc::nanosleep(&step, std::ptr::null_mut());
+            waited += 50;
+        }
         libc::kill(-pgid, libc::SIGKILL);
         libc::_exit(0)
     }
@@ -113,6 +133,9 @@ impl Guarded {
 
 impl Drop for Guarded {
     fn drop(&mut self) {
+        // Reap a child that already ended: a zombie still counts as the
+        // group's member, and the guardian would wait out its grace.
+        let _ = self.child.try_wait();
         self.release();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -160,6 +183,29 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!alive(orphan), "the background process survived");
+    }
+
+    #[test]
+    fn the_group_gets_sigterm_before_sigkill() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("term");
+        let script = format!(
+            "trap 'echo term > {}; exit 0' TERM; echo $$; sleep 300 & wait",
+            marker.display()
+        );
+        let mut g = spawn(
+            Command::new("sh")
+                .args(["-c", &script])
+                .stdout(std::process::Stdio::piped()),
+        )
+        .unwrap();
+        let _ = grandchild(&mut g); // the shell is up, its trap set
+        drop(g);
+        assert_eq!(
+            std::fs::read_to_string(&marker).unwrap_or_default(),
+            "term\n",
+            "the group was killed without a SIGTERM first (make could not delete a half-written object)"
+        );
     }
 
     #[test]

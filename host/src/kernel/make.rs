@@ -138,7 +138,8 @@ pub fn run_step(
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(write_err));
-    let mut child = cmd.spawn().map_err(spawn_err)?;
+    // Guarded: make and its compilers die with ktstr-vm, even by SIGKILL.
+    let child = crate::guard::spawn(&mut cmd).map_err(spawn_err)?;
     drop(cmd); // closes our copies of the write end, so EOF comes when the child exits
 
     let start = Instant::now();

@@ -30,10 +30,8 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
         ));
         return out;
     }
-    if f.hello.is_none() {
-        out.push(no_init(&f, input));
-        return out;
-    }
+    // Before "no init": a guest of another protocol says `awaiting_run`
+    // and is refused its run, so it never says hello.
     if let Some(v) = f.guest_protocol.filter(|v| *v != PROTOCOL_VERSION) {
         // Nothing else the guest said can be read with confidence.
         out.push(Finding::new(
@@ -43,6 +41,10 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
             ),
             vec![],
         ));
+        return out;
+    }
+    if f.hello.is_none() {
+        out.push(no_init(&f, input));
         return out;
     }
     out.extend(harness_errors(&f, input));

@@ -13,6 +13,8 @@ mod health;
 pub mod kernel_log;
 mod load_failure;
 #[cfg(test)]
+mod plain_tests;
+#[cfg(test)]
 mod tests;
 
 use ktstr_wire::topology::Topology;
