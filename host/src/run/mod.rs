@@ -10,3 +10,4 @@ pub mod repeat;
 pub mod runner;
 pub mod sanitize;
 pub mod start;
+pub mod text_budget;

@@ -20,6 +20,7 @@ use super::console::ConsoleCapture;
 use super::handshake::{Handshake, SaveJob, Seen, RESTORE_ANSWER};
 use super::interrupt;
 use super::sanitize::sanitize;
+use super::text_budget::{TextBudget, Verdict, MAX_TEXT_BYTES};
 use crate::artifacts::{self, Artifacts};
 use crate::events::{Event, TimedEvent};
 use crate::plan::RunPlan;
@@ -439,6 +440,7 @@ fn read_stream(stream: UnixStream, raw: File, tx: Sender<Item>) {
         left: MAX_RAW_BYTES,
     };
     let mut dec = Decoder::new(BufReader::new(tee));
+    let mut budget = TextBudget::new(MAX_TEXT_BYTES);
     loop {
         let item = match dec.next_msg::<GuestMsg>() {
             Ok(None) | Err(_) => return,
@@ -448,7 +450,11 @@ fn read_stream(stream: UnixStream, raw: File, tx: Sender<Item>) {
                         return;
                     }
                 }
-                Item::Msg(msg)
+                match budget.admit(&msg) {
+                    Verdict::Keep => Item::Msg(msg),
+                    Verdict::DropFirst(why) => Item::Protocol(why),
+                    Verdict::Drop => continue,
+                }
             }
             Ok(Some(Err(e))) => Item::Protocol(e.to_string()),
         };
