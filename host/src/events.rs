@@ -25,6 +25,9 @@ pub enum Event {
     QemuExited { exit: QemuExit },
     /// The host-side deadline passed and QEMU was killed.
     HostTimeout { limit_ms: u64 },
+    /// Malformed lines from the guest beyond the first
+    /// `guest_stream::MAX_PROTOCOL_KEPT`: counted, not kept.
+    ProtocolDropped { count: u64 },
     /// The user interrupted the run (Ctrl-C / SIGTERM).
     Interrupted,
     /// The VM was restored from a snapshot; the guest answered this long

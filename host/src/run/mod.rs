@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod execute;
+mod guest_stream;
 pub mod handshake;
 pub mod interrupt;
 pub mod live;

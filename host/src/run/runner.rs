@@ -7,20 +7,17 @@
 //! events so far, so the artifacts of an interrupted run are kept.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use ktstr_wire::codec::Decoder;
 use ktstr_wire::GuestMsg;
 
 use super::console::ConsoleCapture;
+use super::guest_stream::{read_stream, to_event, Item};
 use super::handshake::{Handshake, SaveJob, Seen, RESTORE_ANSWER};
 use super::interrupt;
-use super::sanitize::sanitize;
-use super::text_budget::{TextBudget, Verdict, MAX_TEXT_BYTES};
 use crate::artifacts::{self, Artifacts};
 use crate::events::{Event, TimedEvent};
 use crate::plan::RunPlan;
@@ -34,8 +31,6 @@ const TICK: Duration = Duration::from_millis(20);
 const POWEROFF_GRACE: Duration = Duration::from_secs(10);
 /// After QEMU exits, how long to wait for the last bytes of the stream.
 const DRAIN: Duration = Duration::from_secs(2);
-/// Largest raw guest stream kept on disk.
-const MAX_RAW_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -335,12 +330,6 @@ fn finish_without_stream(rec: &mut Recorder, qemu: &mut Qemu, end: End, limit: D
     }
 }
 
-/// Items from the reader thread.
-enum Item {
-    Msg(GuestMsg),
-    Protocol(String),
-}
-
 /// Runs until QEMU is gone; `Err` when a restore turned out to have
 /// failed (the guest never answered), which the caller retries cold.
 fn event_loop(
@@ -365,7 +354,7 @@ fn event_loop(
                             let start = rec.start;
                             hs.on_msg(m, start, &mut |e| rec.push(e))
                         }
-                        Item::Protocol(_) => Seen::Record,
+                        Item::Protocol(_) | Item::ProtocolUncounted(_) => Seen::Record,
                     };
                     if seen == Seen::Record {
                         rec.push(to_event(item));
@@ -424,64 +413,6 @@ fn drain(rec: &mut Recorder, rx: &Receiver<Item>) {
     }
 }
 
-fn to_event(item: Item) -> Event {
-    match item {
-        Item::Msg(msg) => Event::Guest { msg },
-        Item::Protocol(error) => Event::Protocol { error },
-    }
-}
-
-/// Decodes the stream (bounded, untrusted) while copying the raw bytes to
-/// the artifact file. Ends at EOF or when the receiver is gone.
-fn read_stream(stream: UnixStream, raw: File, tx: Sender<Item>) {
-    let tee = Tee {
-        inner: stream,
-        copy: raw,
-        left: MAX_RAW_BYTES,
-    };
-    let mut dec = Decoder::new(BufReader::new(tee));
-    let mut budget = TextBudget::new(MAX_TEXT_BYTES);
-    loop {
-        let item = match dec.next_msg::<GuestMsg>() {
-            Ok(None) | Err(_) => return,
-            Ok(Some(Ok(mut msg))) => {
-                if let Some(cut) = sanitize(&mut msg) {
-                    if tx.send(Item::Protocol(cut)).is_err() {
-                        return;
-                    }
-                }
-                match budget.admit(&msg) {
-                    Verdict::Keep => Item::Msg(msg),
-                    Verdict::DropFirst(why) => Item::Protocol(why),
-                    Verdict::Drop => continue,
-                }
-            }
-            Ok(Some(Err(e))) => Item::Protocol(e.to_string()),
-        };
-        if tx.send(item).is_err() {
-            return;
-        }
-    }
-}
-
-/// A reader that copies what it reads into `copy`, up to `left` bytes.
-struct Tee<R, W> {
-    inner: R,
-    copy: W,
-    left: u64,
-}
-
-impl<R: Read, W: Write> Read for Tee<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let keep = (n as u64).min(self.left) as usize;
-        if keep > 0 && self.copy.write_all(&buf[..keep]).is_ok() {
-            self.left -= keep as u64;
-        }
-        Ok(n)
-    }
-}
-
 fn write_cmdline(
     arts: &Artifacts,
     binary: &Path,
@@ -509,19 +440,6 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tee_copies_up_to_the_cap() {
-        let mut t = Tee {
-            inner: &b"hello world"[..],
-            copy: Vec::new(),
-            left: 5,
-        };
-        let mut out = String::new();
-        t.read_to_string(&mut out).unwrap();
-        assert_eq!(out, "hello world");
-        assert_eq!(t.copy, b"hello");
-    }
 
     #[test]
     fn quoting() {

@@ -5,7 +5,10 @@
 //! well-formed kernel-log or payload-output messages could make the host
 //! hold that much. An honest guest sends far less (kmsg: 8000 lines of at
 //! most 1 KiB; a payload: 4.25 MiB per stream), so past [`MAX_TEXT_BYTES`]
-//! such messages are dropped and the run records one protocol error.
+//! such messages are dropped and the run records one `LogCut`. Not a
+//! protocol error: a run with several payloads at their caps is honest,
+//! and must not turn inconclusive; what is judged (exits, reports, phases)
+//! is never dropped.
 
 use ktstr_wire::GuestMsg;
 
@@ -17,14 +20,15 @@ pub const MAX_TEXT_BYTES: u64 = 16 << 20;
 pub struct TextBudget {
     left: u64,
     spent: bool,
+    kept: u64,
 }
 
 /// What to do with one message.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Verdict {
     Keep,
     /// The first message over the budget: drop it, and record this.
-    DropFirst(String),
+    DropFirst(GuestMsg),
     Drop,
 }
 
@@ -33,6 +37,7 @@ impl TextBudget {
         TextBudget {
             left: max,
             spent: false,
+            kept: 0,
         }
     }
 
@@ -44,15 +49,16 @@ impl TextBudget {
         } as u64;
         if !self.spent && len <= self.left {
             self.left -= len;
+            self.kept += 1;
             return Verdict::Keep;
         }
         if std::mem::replace(&mut self.spent, true) {
             return Verdict::Drop;
         }
-        Verdict::DropFirst(format!(
-            "the guest sent more than {} MiB of log and output text: later log and output messages were dropped",
-            MAX_TEXT_BYTES >> 20
-        ))
+        Verdict::DropFirst(GuestMsg::LogCut {
+            log: format!("guest text (the host keeps {} MiB)", MAX_TEXT_BYTES >> 20),
+            kept: self.kept,
+        })
     }
 }
 

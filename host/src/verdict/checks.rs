@@ -57,7 +57,10 @@ pub(super) fn all(input: &JudgeInput) -> Vec<Finding> {
         let ev = f.protocol.iter().take(5).map(|s| s.to_string()).collect();
         out.push(Finding::new(
             Class::ProtocolError,
-            format!("{} malformed line(s) from the guest", f.protocol.len()),
+            format!(
+                "{} malformed line(s) from the guest",
+                f.protocol.len() as u64 + f.protocol_dropped
+            ),
             ev,
         ));
     }

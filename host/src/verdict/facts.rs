@@ -55,6 +55,8 @@ pub(super) struct Facts<'a> {
     pub last_kernel_ms: Option<u64>,
     pub done: bool,
     pub protocol: Vec<&'a str>,
+    /// Malformed lines past those kept in `protocol`.
+    pub protocol_dropped: u64,
     pub timeout_ms: Option<u64>,
     pub interrupted: bool,
     pub qemu_exit: Option<QemuExit>,
@@ -66,6 +68,7 @@ pub(super) fn digest<'a>(input: &'a JudgeInput) -> Facts<'a> {
         match &ev.event {
             Event::Guest { msg } => guest(&mut f, msg),
             Event::Protocol { error } => f.protocol.push(error),
+            Event::ProtocolDropped { count } => f.protocol_dropped += count,
             Event::HostTimeout { limit_ms } => f.timeout_ms = Some(*limit_ms),
             Event::Interrupted => f.interrupted = true,
             Event::QemuExited { exit } => f.qemu_exit = Some(*exit),
