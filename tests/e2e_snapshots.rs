@@ -14,6 +14,7 @@ use serde_json::Value;
 
 /// One finished run: exit code, parsed result, stderr.
 struct Run {
+    dir: std::path::PathBuf,
     code: i32,
     result: Value,
     stderr: String,
@@ -53,6 +54,9 @@ fn run_in(cache: &Path, name: &str, args: &[&str]) -> Run {
 }
 
 fn parse(name: &str, args: &[&str], out: Output) -> Run {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("e2e")
+        .join(name);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     eprintln!(
         "{name}: ktstr-vm run {}\n--- exit {:?}\n--- stderr\n{stderr}",
@@ -62,6 +66,7 @@ fn parse(name: &str, args: &[&str], out: Output) -> Run {
     let result = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{name}: stdout is not a JSON result ({e})"));
     Run {
+        dir,
         code: out.status.code().unwrap_or(-1),
         result,
         stderr,
@@ -148,6 +153,13 @@ fn restored_runs_judge_like_cold_runs() {
             "{}",
             restored.stderr
         );
+        // The artifacts show the boot as a cold run's do, then the restore.
+        let console = std::fs::read_to_string(restored.dir.join("console.log")).unwrap();
+        // (The console is quiet: only warnings, with the boot's times.)
+        let marker = console
+            .find("this run was restored here")
+            .unwrap_or_else(|| panic!("no restore marker: {console}"));
+        assert!(console[..marker].contains("[    0."), "{console}");
     }
 }
 

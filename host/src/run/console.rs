@@ -83,16 +83,23 @@ pub struct ConsoleCapture {
 
 impl ConsoleCapture {
     /// Accepts QEMU's connection on `listener` (until `deadline`) and
-    /// copies the console to `log`, capped, until QEMU closes it.
+    /// copies the console to `log`, capped, until QEMU closes it. `prefix`
+    /// goes first (a restored run's boot, from its snapshot).
+    ///
+    /// Unbuffered: the file is complete up to the last read at any time,
+    /// so a snapshot taken mid-run can copy the boot from it.
     pub fn start(
         listener: UnixListener,
         log: &Path,
+        prefix: &[u8],
         deadline: Instant,
     ) -> std::io::Result<ConsoleCapture> {
         let file = std::fs::File::create(log)?;
         listener.set_nonblocking(true)?;
+        let prefix = prefix.to_vec();
         let thread = std::thread::spawn(move || {
-            let mut sink = CappedLog::new(std::io::BufWriter::new(file), HEAD, TAIL);
+            let mut sink = CappedLog::new(file, HEAD, TAIL);
+            sink.push(&prefix)?;
             let mut stream = loop {
                 match listener.accept() {
                     Ok((s, _)) => break s,
@@ -177,7 +184,8 @@ mod tests {
         let log = dir.path().join("console.log");
         let listener = UnixListener::bind(&sock).unwrap();
         let cap =
-            ConsoleCapture::start(listener, &log, Instant::now() + Duration::from_secs(5)).unwrap();
+            ConsoleCapture::start(listener, &log, b"", Instant::now() + Duration::from_secs(5))
+                .unwrap();
         let mut client = std::os::unix::net::UnixStream::connect(&sock).unwrap();
         client.write_all(b"[ 0.1] Linux version\n").unwrap();
         drop(client);

@@ -41,6 +41,8 @@ pub struct Handshake {
     restored: bool,
     save: Option<Box<SaveJob>>,
     qmp_socket: PathBuf,
+    /// This run's console.log (its boot is saved with the snapshot).
+    console_log: PathBuf,
     /// When the restored guest must have answered by (set after `cont`).
     answer_by: Option<Instant>,
     sent: bool,
@@ -64,6 +66,7 @@ impl Handshake {
         restored: bool,
         save: Option<Box<SaveJob>>,
         qmp_socket: &Path,
+        console_log: &Path,
     ) -> Handshake {
         Handshake {
             stream,
@@ -71,6 +74,7 @@ impl Handshake {
             restored,
             save,
             qmp_socket: qmp_socket.to_path_buf(),
+            console_log: console_log.to_path_buf(),
             answer_by: restored.then(|| Instant::now() + RESTORE_ANSWER),
             sent: false,
             refused: false,
@@ -120,7 +124,7 @@ impl Handshake {
             return Seen::Record;
         }
         if let Some(job) = self.save.take() {
-            push(save(job, &self.qmp_socket));
+            push(save(job, &self.qmp_socket, &self.console_log));
         }
         let (stream, archive, restored) =
             (self.stream.try_clone(), self.archive.clone(), self.restored);
@@ -139,7 +143,7 @@ impl Handshake {
 }
 
 /// Stops the VM, writes its state, publishes the snapshot, continues.
-fn save(job: Box<SaveJob>, qmp_socket: &Path) -> Event {
+fn save(job: Box<SaveJob>, qmp_socket: &Path, console_log: &Path) -> Event {
     let job = *job;
     let t = Instant::now();
     let deadline = t + SAVE_LIMIT;
@@ -152,6 +156,8 @@ fn save(job: Box<SaveJob>, qmp_socket: &Path) -> Event {
     let save_ms = t.elapsed().as_millis() as u64;
     match outcome {
         Ok(()) => {
+            // The boot so far (a missing console, as in a shell, is none).
+            let _ = std::fs::copy(console_log, job.saving.boot_console_path());
             let meta = Meta {
                 save_ms,
                 ..job.meta
@@ -216,7 +222,14 @@ mod tests {
         let archive = dir.path().join("run.cpio");
         std::fs::write(&archive, b"ARCHIVE").unwrap();
         let (host, guest) = UnixStream::pair().unwrap();
-        let mut hs = Handshake::new(host, &archive, false, None, &dir.path().join("qmp"));
+        let mut hs = Handshake::new(
+            host,
+            &archive,
+            false,
+            None,
+            &dir.path().join("qmp"),
+            &dir.path().join("c"),
+        );
         let mut events = Vec::new();
         let mut push = |e: Event| events.push(e);
         let start = Instant::now();
@@ -255,7 +268,14 @@ mod tests {
         let archive = dir.path().join("run.cpio");
         std::fs::write(&archive, b"x").unwrap();
         let (host, _guest) = UnixStream::pair().unwrap();
-        let mut hs = Handshake::new(host, &archive, true, None, &dir.path().join("qmp"));
+        let mut hs = Handshake::new(
+            host,
+            &archive,
+            true,
+            None,
+            &dir.path().join("qmp"),
+            &dir.path().join("c"),
+        );
         assert!(hs.restore_pending() && !hs.restore_overdue());
         hs.answer_by = Some(Instant::now() - Duration::from_millis(1));
         assert!(hs.restore_overdue());
@@ -273,7 +293,14 @@ mod tests {
         let archive = dir.path().join("run.cpio");
         std::fs::write(&archive, b"x").unwrap();
         let (host, guest) = UnixStream::pair().unwrap();
-        let mut hs = Handshake::new(host, &archive, false, None, &dir.path().join("qmp"));
+        let mut hs = Handshake::new(
+            host,
+            &archive,
+            false,
+            None,
+            &dir.path().join("qmp"),
+            &dir.path().join("c"),
+        );
         hs.on_msg(&awaiting(PROTOCOL_VERSION + 1), Instant::now(), &mut |_| {});
         assert!(hs.refused());
         guest

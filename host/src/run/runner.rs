@@ -130,6 +130,7 @@ pub fn boot(
         Start::Cold { save } => (None, save),
     };
     let restoring = incoming.is_some();
+    let boot_console = incoming.as_deref().map(restored_boot).unwrap_or_default();
     let cfg = QemuConfig {
         accel: plan.accel().accel,
         topology: plan.topology().qemu_args(),
@@ -155,12 +156,16 @@ pub fn boot(
     let deadline = rec.start + plan.timeout();
     let capture = match console_listener {
         Some(l) => Some(
-            ConsoleCapture::start(l, &arts.path(artifacts::CONSOLE_LOG), deadline).map_err(
-                |source| RunError::Artifact {
-                    path: arts.path(artifacts::CONSOLE_LOG).display().to_string(),
-                    source,
-                },
-            )?,
+            ConsoleCapture::start(
+                l,
+                &arts.path(artifacts::CONSOLE_LOG),
+                &boot_console,
+                deadline,
+            )
+            .map_err(|source| RunError::Artifact {
+                path: arts.path(artifacts::CONSOLE_LOG).display().to_string(),
+                source,
+            })?,
         ),
         None => None,
     };
@@ -186,7 +191,14 @@ pub fn boot(
                     return Err(BootError::RestoreFailed(why));
                 }
             }
-            let mut hs = Handshake::new(writer, archive, restoring, save, &qmp_socket);
+            let mut hs = Handshake::new(
+                writer,
+                archive,
+                restoring,
+                save,
+                &qmp_socket,
+                &arts.path(artifacts::CONSOLE_LOG),
+            );
             let raw = File::create(arts.path(artifacts::GUEST_STREAM)).map_err(|source| {
                 RunError::Artifact {
                     path: arts.path(artifacts::GUEST_STREAM).display().to_string(),
@@ -219,6 +231,23 @@ pub fn boot(
         }
     }
     Ok(rec.events)
+}
+
+/// The boot console saved with the snapshot whose state is `state`, and a
+/// line marking where the restore took over (empty when there is none).
+fn restored_boot(state: &Path) -> Vec<u8> {
+    let path = state.with_file_name(crate::snapshot::store::BOOT_CONSOLE);
+    let mut boot = std::fs::read(path).unwrap_or_default();
+    boot.truncate(crate::run::console::HEAD as usize);
+    if !boot.is_empty() {
+        if !boot.ends_with(b"\n") {
+            boot.push(b'\n');
+        }
+        boot.extend_from_slice(
+            b"[ktstr-vm: the boot above is the snapshot's; this run was restored here]\n",
+        );
+    }
+    boot
 }
 
 /// After a restore: waits until QEMU has loaded the state, then lets the

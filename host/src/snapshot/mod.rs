@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 pub use store::{Meta, Snapshot, SnapshotStore};
 
 /// Changes when what a snapshot holds or how it is restored changes.
-pub const FORMAT: &str = "ktstr-vm-snapshot/1";
+pub const FORMAT: &str = "ktstr-vm-snapshot/2";
 
 /// What decides whether a saved VM can serve a run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 /// The saved VM state inside an entry.
 pub const STATE: &str = "state";
+/// The console up to the save: a restored run's console.log starts with
+/// it, so its artifacts show the boot as a cold run's do.
+pub const BOOT_CONSOLE: &str = "console.log";
 const META: &str = "meta.json";
 
 /// What `meta.json` records about a snapshot.
@@ -85,6 +88,11 @@ impl Saving {
     /// Where QEMU writes the state.
     pub fn state_path(&self) -> PathBuf {
         self.staging.path().join(STATE)
+    }
+
+    /// Where the boot's console goes.
+    pub fn boot_console_path(&self) -> PathBuf {
+        self.staging.path().join(BOOT_CONSOLE)
     }
 }
 
