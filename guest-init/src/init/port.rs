@@ -101,7 +101,9 @@ impl Reporter {
         match guard.as_mut() {
             Some(enc) => {
                 if let Err(e) = enc.send(msg) {
-                    let _ = writeln!(std::io::stderr(), "ktstr-guest-init: results port: {e}");
+                    // One write: a line the console gets whole or not at all.
+                    let line = format!("ktstr-guest-init: results port: {e} ({})\n", kind(msg));
+                    let _ = std::io::stderr().write_all(line.as_bytes());
                     return false;
                 }
                 true
@@ -120,6 +122,12 @@ impl Reporter {
             message: message.into(),
         });
     }
+}
+
+/// The message's kind, for a console line about it.
+fn kind(msg: &GuestMsg) -> String {
+    let json = serde_json::to_string(msg).unwrap_or_default();
+    json.split('"').nth(3).unwrap_or("?").to_string()
 }
 
 #[cfg(test)]
