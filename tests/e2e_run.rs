@@ -163,6 +163,32 @@ fn not_a_kernel_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bzImage"));
 }
 
+/// An artifacts directory that cannot be made is the environment's fault
+/// (131), named before anything boots. (A full disk names the file it
+/// could not write: see the closing note of issue 14 for the tmpfs check.)
+#[test]
+fn an_artifacts_directory_that_cannot_be_made_is_named() {
+    let k = kernel_path();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let under_a_file = file.path().join("artifacts");
+    let out = ktstr(&[
+        "--kernel",
+        &k,
+        "--artifacts",
+        under_a_file.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(131), "{err}");
+    assert!(
+        err.contains(&format!(
+            "creating artifact directory {}",
+            under_a_file.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn usage_errors_abort_a_bisect() {
     let out = ktstr(&["--duration", "ten"]);

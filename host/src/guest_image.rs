@@ -112,11 +112,18 @@ pub fn build(
         path: archive_out.to_path_buf(),
         source,
     })?;
-    let mut out = run.write_cpio(std::io::BufWriter::new(file))?;
-    std::io::Write::flush(&mut out).map_err(|source| GuestImageError::Write {
+    let write_err = |source| GuestImageError::Write {
         path: archive_out.to_path_buf(),
         source,
-    })?;
+    };
+    // A full disk shows here: name the file, not just the archive.
+    let mut out = run
+        .write_cpio(std::io::BufWriter::new(file))
+        .map_err(|e| match e {
+            ArchiveError::Write(source) => write_err(source),
+            other => other.into(),
+        })?;
+    std::io::Write::flush(&mut out).map_err(write_err)?;
     let archive_bytes = std::fs::metadata(archive_out).map_or(0, |m| m.len());
     Ok(GuestImage {
         initrd: cached.path,
