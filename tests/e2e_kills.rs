@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{artifacts, bin, kernel_path};
+use common::{artifacts, bin, kernel, kernel_path};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -37,6 +37,15 @@ fn qemus_mentioning(needle: &str) -> Vec<i32> {
         }
     }
     out
+}
+
+/// Live QEMUs of the ktstr-vm process `pid`: their sockets sit in its
+/// scratch directories (`<cache>/scratch/<pid>-*`), whatever the run's
+/// artifacts directory (a restored QEMU's command line never names it).
+fn qemus_of(pid: u32) -> Vec<i32> {
+    let cache = ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap();
+    let root = ktstr_vm::scratch::root(cache.root());
+    qemus_mentioning(&format!("{}/{pid}-", root.display()))
 }
 
 /// Waits until `cond` holds, at most `secs`.
@@ -90,11 +99,11 @@ fn sigkill_mid_run_leaves_no_qemu_and_the_next_command_sweeps() {
         contains(&dir.join("guest.jsonl"), "workload_started")
     });
     assert_eq!(scratch_of(pid).len(), 1, "the run's scratch directory");
+    assert_eq!(qemus_of(pid).len(), 1, "the run's QEMU");
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
-    let needle = dir.display().to_string();
     wait_for(10, "QEMU to die with its parent", || {
-        qemus_mentioning(&needle).is_empty()
+        qemus_of(pid).is_empty()
     });
     // Killed: no result, and the directory says so.
     assert!(!dir.join("result.json").exists());
@@ -116,15 +125,16 @@ fn sigterm_mid_boot_and_sigint_mid_run_end_cleanly() {
         let mut child = start_run(&dir, &[]);
         let pid = child.id();
         match stage {
-            "boot" => wait_for(60, "QEMU to start", || dir.join("qemu.cmdline").exists()),
+            "boot" => wait_for(60, "QEMU to start", || !qemus_of(pid).is_empty()),
             _ => wait_for(120, "the workload to start", || {
                 contains(&dir.join("guest.jsonl"), "workload_started")
             }),
         }
+        assert_eq!(qemus_of(pid).len(), 1, "{name}: the run's QEMU");
         kill(Pid::from_raw(pid as i32), signal).unwrap();
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(130), "{name}");
-        assert!(qemus_mentioning(&dir.display().to_string()).is_empty());
+        assert!(qemus_of(pid).is_empty(), "{name}: QEMU left");
         assert!(scratch_of(pid).is_empty(), "{name}: scratch left");
         let result = std::fs::read_to_string(dir.join("result.json")).unwrap();
         assert!(result.contains("\"interrupted\""), "{name}: {result}");
@@ -134,16 +144,9 @@ fn sigterm_mid_boot_and_sigint_mid_run_end_cleanly() {
 
 #[test]
 fn killing_a_matrix_kills_every_cell() {
-    kernel_path();
+    let key = kernel().key.expect("the suite's kernel has a cache key");
     for signal in [Signal::SIGINT, Signal::SIGKILL] {
         let dir = artifacts(&format!("kill-matrix-{signal}"));
-        let key = ktstr_vm::kernel::resolve::resolve_kernel(
-            None,
-            &ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap(),
-        )
-        .unwrap()
-        .key
-        .expect("the cached kernel has a key");
         let mut child = bin()
             .args([
                 "matrix",
@@ -171,15 +174,11 @@ fn killing_a_matrix_kills_every_cell() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let needle = dir.display().to_string();
-        wait_for(120, "both cells' QEMUs", || {
-            qemus_mentioning(&needle).len() >= 2
-        });
-        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let pid = child.id();
+        wait_for(120, "both cells' QEMUs", || qemus_of(pid).len() >= 2);
+        kill(Pid::from_raw(pid as i32), signal).unwrap();
         let status = child.wait().unwrap();
-        wait_for(10, "every cell's QEMU to die", || {
-            qemus_mentioning(&needle).is_empty()
-        });
+        wait_for(10, "every cell's QEMU to die", || qemus_of(pid).is_empty());
         if signal == Signal::SIGINT {
             assert_eq!(status.code(), Some(130));
             let report = std::fs::read_to_string(dir.join("matrix.json")).unwrap();

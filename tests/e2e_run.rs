@@ -87,20 +87,29 @@ fn scx_flatcg_passes() {
     assert_eq!(r["scheduler"]["ops"], "flatcg");
 }
 
+/// scx_central on 6.12: its init must run on the central CPU, but the
+/// kernel calls it from a helper thread on whichever CPU that lands on.
+/// So it attaches on some boots and is disabled on others; either way
+/// the verdict must say exactly which, and a failure quotes its reason.
 #[test]
-fn scx_central_fails_to_load_with_its_own_error() {
+fn scx_central_attaches_or_fails_to_load_with_its_own_error() {
     let k = kernel_path();
     let (code, r) = run_json(
         "central",
         &["--kernel", &k, "-s", "scx_central", "--duration", "2s"],
     );
+    if code == 0 {
+        assert_eq!(r["scheduler"]["ops"], "central", "{r:#}");
+        assert_eq!(classes(&r), Vec::<String>::new(), "{r:#}");
+        return;
+    }
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(classes(&r)[0], "scheduler-load-failed", "{r:#}");
     let f = &r["findings"][0];
     let text = format!("{} {}", f["message"], f["evidence"]);
     assert!(
-        text.contains("central"),
-        "the finding should quote the scheduler: {text}"
+        text.contains("central") && text.contains("init from non-central CPU"),
+        "the finding should quote the scheduler's reason: {text}"
     );
 }
 
@@ -248,20 +257,32 @@ fn ctrl_c_kills_qemu_and_keeps_artifacts() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // No QEMU of this run survives: none has this run's scratch directory
+    // (`<cache>/scratch/<pid>-*`, its sockets) on its command line.
+    let cache = ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap();
+    let needle = format!(
+        "{}/{}-",
+        ktstr_vm::scratch::root(cache.root()).display(),
+        pid
+    );
+    let needle = needle.as_str();
+    let qemus = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let c = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let c = String::from_utf8_lossy(&c);
+                c.starts_with('/') && c.contains("qemu-system") && c.contains(needle)
+            })
+            .count()
+    };
+    assert_eq!(qemus(), 1, "the run's QEMU, found by its scratch directory");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let result: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
     assert_eq!(classes(&result), ["interrupted"]);
-    // No QEMU of this run survives: none has our artifact dir on its command line.
-    let needle = dir.to_str().unwrap();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        assert!(
-            !(cmdline.contains("qemu-system") && cmdline.contains(needle)),
-            "QEMU left behind: {cmdline}"
-        );
-    }
+    assert_eq!(qemus(), 0, "QEMU left behind");
 }
