@@ -61,18 +61,19 @@ fn timeline_point(r: &Value, point: &str) -> Option<(u64, Option<u64>)> {
 }
 
 /// Seconds from the fault (guest uptime `at_guest_ms`, moved to the host
-/// clock through the last timeline point the guest stamped before it) to
-/// QEMU's exit on the host. The host saw that point a few ms after the
-/// guest stamped it, so this can come out a few ms short.
+/// clock) to QEMU's exit on the host. The clocks are tied by the timeline
+/// point delivered fastest: the smallest host-minus-guest time. (A point
+/// the guest stamped can reach the host seconds later when the fault
+/// starves the guest's sender, as a stall does.) So this can come out a
+/// few ms short.
 fn fault_to_verdict(r: &Value, at_guest_ms: u64) -> Option<f64> {
-    let (point_host, point_guest) = r["timeline"]
+    let offset = r["timeline"]
         .as_array()?
         .iter()
-        .rev()
-        .filter_map(|t| Some((t["host_ms"].as_u64()?, t["guest_ms"].as_u64()?)))
-        .find(|(_, g)| *g <= at_guest_ms)?;
+        .filter_map(|t| Some(t["host_ms"].as_i64()? - t["guest_ms"].as_i64()?))
+        .min()?;
     let (exit_host, _) = timeline_point(r, "qemu_exited")?;
-    let fault_host = point_host as i64 - point_guest as i64 + at_guest_ms as i64;
+    let fault_host = offset + at_guest_ms as i64;
     Some((exit_host as i64 - fault_host) as f64 / 1000.0)
 }
 

@@ -70,8 +70,13 @@ impl<'a> Meter<'a> {
     /// Records progress; returns `false` once the worker should stop.
     #[inline]
     pub fn checkpoint(&mut self) -> bool {
-        let now = now_ns();
+        // The CPU first, then the time: the worker was on `cpu` at or
+        // before `now`, which is what the host's isolation check assumes
+        // (a move is noticed after it happened). The other order let a
+        // worker preempted between the reads log a CPU it reached only
+        // after an affinity change as seen before it.
         let cpu = current_cpu();
+        let now = now_ns();
         let gap = now.saturating_sub(self.last_ns);
         if self.gaps.wants(gap) {
             self.gaps.record(Gap {
@@ -91,8 +96,8 @@ impl<'a> Meter<'a> {
     /// sleep on purpose, so a deliberate sleep is not reported as a stall.
     #[inline]
     pub fn resume_after_sleep(&mut self) {
-        self.last_ns = now_ns();
         let cpu = current_cpu();
+        self.last_ns = now_ns();
         if cpu != self.last_cpu {
             self.migrated(self.last_ns, cpu);
         }
