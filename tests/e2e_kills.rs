@@ -8,45 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{artifacts, bin, kernel, kernel_path};
+use common::{artifacts, bin, kernel, kernel_path, qemus_of};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-/// Pids of live QEMU processes whose command line mentions `needle`.
-fn qemus_mentioning(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        // A zombie is gone already, only not reaped by its parent yet.
-        let zombie = state
-            .rsplit_once(") ")
-            .is_some_and(|(_, r)| r.starts_with('Z'));
-        let cmd = String::from_utf8_lossy(&cmd);
-        let qemu = cmd
-            .split('\0')
-            .next()
-            .is_some_and(|a| a.contains("qemu-system"));
-        if !zombie && qemu && cmd.contains(needle) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Live QEMUs of the ktstr-vm process `pid`: their sockets sit in its
-/// scratch directories (`<cache>/scratch/<pid>-*`), whatever the run's
-/// artifacts directory (a restored QEMU's command line never names it).
-fn qemus_of(pid: u32) -> Vec<i32> {
-    let cache = ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap();
-    let root = ktstr_vm::scratch::root(cache.root());
-    qemus_mentioning(&format!("{}/{pid}-", root.display()))
-}
 
 /// Waits until `cond` holds, at most `secs`.
 fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {

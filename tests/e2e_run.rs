@@ -244,7 +244,8 @@ fn ctrl_c_kills_qemu_and_keeps_artifacts() {
         ])
         .spawn()
         .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let child_pid = child.id();
+    let pid = nix::unistd::Pid::from_raw(child_pid as i32);
     // Wait until the guest is up, so QEMU certainly runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !std::fs::read_to_string(dir.join("guest.jsonl"))
@@ -257,26 +258,8 @@ fn ctrl_c_kills_qemu_and_keeps_artifacts() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    // No QEMU of this run survives: none has this run's scratch directory
-    // (`<cache>/scratch/<pid>-*`, its sockets) on its command line.
-    let cache = ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap();
-    let needle = format!(
-        "{}/{}-",
-        ktstr_vm::scratch::root(cache.root()).display(),
-        pid
-    );
-    let needle = needle.as_str();
-    let qemus = || {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                let c = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                let c = String::from_utf8_lossy(&c);
-                c.starts_with('/') && c.contains("qemu-system") && c.contains(needle)
-            })
-            .count()
-    };
+    // Its QEMU is found by the run's scratch directory (its sockets).
+    let qemus = || qemus_of(child_pid).len();
     assert_eq!(qemus(), 1, "the run's QEMU, found by its scratch directory");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();

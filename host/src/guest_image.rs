@@ -127,7 +127,7 @@ pub fn build(
     let archive_bytes = std::fs::metadata(archive_out).map_or(0, |m| m.len());
     Ok(GuestImage {
         initrd: cached.path,
-        base_digest: base.digest().iter().map(|b| format!("{b:02x}")).collect(),
+        base_digest: crate::kernel::key::hex(&base.digest()),
         base_reused: cached.reused,
         archive: archive_out.to_path_buf(),
         archive_bytes,

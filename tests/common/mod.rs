@@ -118,3 +118,39 @@ pub fn patch_bytes(path: &std::path::Path, offset: usize, bytes: &[u8]) {
     data[offset..offset + bytes.len()].copy_from_slice(bytes);
     std::fs::write(path, data).unwrap();
 }
+
+/// Pids of live QEMU processes whose command line mentions `needle`.
+pub fn qemus_mentioning(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // A zombie is gone already, only not reaped by its parent yet.
+        let zombie = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('Z'));
+        let cmd = String::from_utf8_lossy(&cmd);
+        let qemu = cmd
+            .split('\0')
+            .next()
+            .is_some_and(|a| a.contains("qemu-system"));
+        if !zombie && qemu && cmd.contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Live QEMUs of the ktstr-vm process `pid`: their sockets sit in its
+/// scratch directories (`<cache>/scratch/<pid>-*`), whatever the run's
+/// artifacts directory (a restored QEMU's command line never names it).
+pub fn qemus_of(pid: u32) -> Vec<i32> {
+    let cache = ktstr_vm::cache_dir::CacheDir::resolve(None).unwrap();
+    let root = ktstr_vm::scratch::root(cache.root());
+    qemus_mentioning(&format!("{}/{pid}-", root.display()))
+}

@@ -200,7 +200,7 @@ fn entropy_hex() -> String {
     let mut buf = [0u8; 32];
     let _ =
         File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    crate::kernel::key::hex(&buf)
 }
 
 #[cfg(test)]
@@ -208,6 +208,24 @@ mod tests {
     use std::io::{BufRead, BufReader, Read};
 
     use super::*;
+
+    /// A handshake over a socket pair, handing over an archive of `body`;
+    /// the directory holds the archive, the guest end reads what is sent.
+    fn handshake(body: &[u8], restored: bool) -> (tempfile::TempDir, Handshake, UnixStream) {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("run.cpio");
+        std::fs::write(&archive, body).unwrap();
+        let (host, guest) = UnixStream::pair().unwrap();
+        let hs = Handshake::new(
+            host,
+            &archive,
+            restored,
+            None,
+            &dir.path().join("qmp"),
+            &dir.path().join("console.log"),
+        );
+        (dir, hs, guest)
+    }
 
     fn awaiting(protocol: u32) -> GuestMsg {
         GuestMsg::AwaitingRun {
@@ -218,18 +236,7 @@ mod tests {
 
     #[test]
     fn the_first_awaiting_run_gets_the_run_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("run.cpio");
-        std::fs::write(&archive, b"ARCHIVE").unwrap();
-        let (host, guest) = UnixStream::pair().unwrap();
-        let mut hs = Handshake::new(
-            host,
-            &archive,
-            false,
-            None,
-            &dir.path().join("qmp"),
-            &dir.path().join("c"),
-        );
+        let (_dir, mut hs, guest) = handshake(b"ARCHIVE", false);
         let mut events = Vec::new();
         let mut push = |e: Event| events.push(e);
         let start = Instant::now();
@@ -264,18 +271,7 @@ mod tests {
 
     #[test]
     fn a_restore_is_timed_and_overdue_without_an_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("run.cpio");
-        std::fs::write(&archive, b"x").unwrap();
-        let (host, _guest) = UnixStream::pair().unwrap();
-        let mut hs = Handshake::new(
-            host,
-            &archive,
-            true,
-            None,
-            &dir.path().join("qmp"),
-            &dir.path().join("c"),
-        );
+        let (_dir, mut hs, _guest) = handshake(b"x", true);
         assert!(hs.restore_pending() && !hs.restore_overdue());
         hs.answer_by = Some(Instant::now() - Duration::from_millis(1));
         assert!(hs.restore_overdue());
@@ -289,18 +285,7 @@ mod tests {
 
     #[test]
     fn another_protocol_gets_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("run.cpio");
-        std::fs::write(&archive, b"x").unwrap();
-        let (host, guest) = UnixStream::pair().unwrap();
-        let mut hs = Handshake::new(
-            host,
-            &archive,
-            false,
-            None,
-            &dir.path().join("qmp"),
-            &dir.path().join("c"),
-        );
+        let (_dir, mut hs, guest) = handshake(b"x", false);
         hs.on_msg(&awaiting(PROTOCOL_VERSION + 1), Instant::now(), &mut |_| {});
         assert!(hs.refused());
         guest

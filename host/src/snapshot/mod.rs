@@ -18,6 +18,8 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
+use crate::kernel::key::{hex, sha256_hex};
+
 pub use store::{Meta, Snapshot, SnapshotStore};
 
 /// Changes when what a snapshot holds or how it is restored changes.
@@ -53,7 +55,7 @@ pub fn key(inputs: &KeyInputs) -> String {
         field(a.as_encoded_bytes());
     }
     field(inputs.cmdline.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
 }
 
 /// `QEMU --version`'s first line, asked once per binary per process.
@@ -79,11 +81,7 @@ pub fn kernel_identity(key: Option<&str>, image: &Path) -> std::io::Result<Strin
     if let Some(k) = key {
         return Ok(k.to_string());
     }
-    let bytes = std::fs::read(image)?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(sha256_hex(&std::fs::read(image)?))
 }
 
 #[cfg(test)]
